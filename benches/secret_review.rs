@@ -1,0 +1,67 @@
+//! Decode and validate a Secret review: a small one and a 1 MiB one.
+//! `cargo bench --bench secret_review`
+
+use std::hint::black_box;
+
+use base64::Engine;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use secretgate::admission::{Admission, Webhook};
+use secretgate::policy::Inventory;
+use serde_json::json;
+
+fn review(data: serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "b3d1c0de-0000-4000-8000-000000000001",
+            "kind": {"group": "", "version": "v1", "kind": "Secret"},
+            "resource": {"group": "", "version": "v1", "resource": "secrets"},
+            "namespace": "team-a", "operation": "CREATE",
+            "userInfo": {"username": "bench"},
+            "object": {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "team-a"},
+                       "type": "Opaque", "data": data},
+            "dryRun": false
+        }
+    }))
+    .unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let small = review(json!({"username": b64(b"admin"), "password": b64(b"correct horse battery staple")}));
+    // 1 MiB of pseudo-random bytes in 4 keys, like a certificate bundle or a blob
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let blob: Vec<u8> = (0..1_048_576)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let large = review(json!({
+        "a": b64(&blob[..262_144]), "b": b64(&blob[262_144..524_288]),
+        "c": b64(&blob[524_288..786_432]), "d": b64(&blob[786_432..]),
+    }));
+    let admission = Admission::default();
+    let view = Inventory::default();
+
+    let mut group = c.benchmark_group("secret_review");
+    for (name, body) in [("small", &small), ("1MiB", &large)] {
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function(format!("{name}/decode_only"), |b| {
+            b.iter(|| secretgate::admission::decode(black_box(body)).unwrap())
+        });
+        group.bench_function(format!("{name}/decode_validate_encode"), |b| {
+            b.iter(|| {
+                let answer = admission.review(Webhook::Validate, black_box(body), &view, 1_800_000_000).unwrap();
+                secretgate::admission::encode(answer.response)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

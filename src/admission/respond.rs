@@ -1,0 +1,125 @@
+//! A [`Decision`] into an `AdmissionResponse`: the answer rules of contract §3
+//! and the API server's budgets for warnings (reference Part A §3.7).
+
+use kube::core::Status;
+use kube::core::admission::AdmissionResponse;
+
+use crate::policy::Decision;
+
+/// The API server truncates each warning to this many characters.
+pub const MAX_WARNING_CHARS: usize = 256;
+/// The API server's budget for all warnings of one request, in characters.
+pub const MAX_WARNINGS_CHARS: usize = 4096;
+/// Longest audit annotation value we write.
+pub const MAX_AUDIT_CHARS: usize = 2048;
+
+/// Apply a decision to a response built from its request.
+pub fn apply(mut response: AdmissionResponse, decision: &Decision, extra_warnings: &[String]) -> AdmissionResponse {
+    if let Some(denial) = decision.denial {
+        response.allowed = false;
+        response.result = Status::failure(&decision.denials.join("\n"), denial.reason()).with_code(denial.code());
+    }
+    let warnings = budget(decision.warnings.iter().chain(extra_warnings));
+    if !warnings.is_empty() {
+        response.warnings = Some(warnings);
+    }
+    for (rule, texts) in &decision.audit {
+        response.audit_annotations.insert(rule.as_str().to_string(), audit_value(texts));
+    }
+    response
+}
+
+/// Fit warnings into the API server's budgets: each at most
+/// [`MAX_WARNING_CHARS`], all together at most [`MAX_WARNINGS_CHARS`], with a
+/// last line saying how many did not fit. Control characters, which make the
+/// API server drop a warning silently, become spaces.
+pub fn budget<'a>(warnings: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    const OMITTED_RESERVE: usize = 64;
+    let warnings: Vec<&String> = warnings.into_iter().collect();
+    let mut out = Vec::new();
+    let mut used = 0;
+    for (i, warning) in warnings.iter().enumerate() {
+        let text = fit(warning, MAX_WARNING_CHARS);
+        let len = text.chars().count();
+        let remaining = warnings.len() - i - 1;
+        let reserve = if remaining > 0 { OMITTED_RESERVE } else { 0 };
+        if used + len + reserve > MAX_WARNINGS_CHARS {
+            out.push(format!("[secretgate] {} more warnings not shown", warnings.len() - i));
+            break;
+        }
+        used += len;
+        out.push(text);
+    }
+    out
+}
+
+/// `text` with control characters replaced and cut to `max` characters.
+fn fit(text: &str, max: usize) -> String {
+    let clean = |c: char| if c.is_control() { ' ' } else { c };
+    if text.chars().count() <= max {
+        return text.chars().map(clean).collect();
+    }
+    let mut out: String = text.chars().take(max - 3).map(clean).collect();
+    out.push_str("...");
+    out
+}
+
+fn audit_value(texts: &[String]) -> String {
+    let noun = if texts.len() == 1 { "violation" } else { "violations" };
+    fit(&format!("{} {noun}: {}", texts.len(), texts.join("; ")), MAX_AUDIT_CHARS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Finding, RuleId, decide};
+
+    fn response() -> AdmissionResponse {
+        AdmissionResponse::invalid("x")
+    }
+
+    #[test]
+    fn denials_carry_code_reason_and_every_message() {
+        let findings = [
+            Finding::violation(RuleId::SecretKeys, "data[a*b]", "Invalid value"),
+            Finding::violation(RuleId::SecretSize, "data", "Too long"),
+        ];
+        let resp = apply(AdmissionResponse::invalid(""), &decide(&findings, |_| crate::policy::Action::Deny), &[]);
+        assert!(!resp.allowed);
+        assert_eq!(resp.result.code, 422);
+        assert_eq!(resp.result.reason, "Invalid");
+        assert_eq!(resp.result.message, "[secret-keys] data[a*b]: Invalid value\n[secret-size] data: Too long");
+    }
+
+    #[test]
+    fn audit_annotations_are_keyed_by_rule() {
+        let findings = [Finding::violation(RuleId::SecretHygiene, "data[p]", "newline")];
+        let mut resp = response();
+        resp.allowed = true;
+        let resp = apply(resp, &decide(&findings, |_| crate::policy::Action::Audit), &[]);
+        assert_eq!(resp.audit_annotations["secret-hygiene"], "1 violation: [secret-hygiene] data[p]: newline");
+        assert!(resp.warnings.is_none());
+    }
+
+    #[test]
+    fn warnings_fit_the_api_servers_budget() {
+        let many: Vec<String> = (0..100).map(|i| format!("[secret-keys] warning {i} {}", "x".repeat(300))).collect();
+        let out = budget(&many);
+        assert!(out.iter().all(|w| w.chars().count() <= MAX_WARNING_CHARS));
+        assert!(out.iter().map(|w| w.chars().count()).sum::<usize>() <= MAX_WARNINGS_CHARS);
+        let last = out.last().unwrap();
+        assert_eq!(last, &format!("[secretgate] {} more warnings not shown", 100 - (out.len() - 1)));
+    }
+
+    #[test]
+    fn a_few_short_warnings_pass_unchanged_and_control_characters_go() {
+        let w = vec!["[a] one".to_string(), "[b] two\nlines".to_string()];
+        assert_eq!(budget(&w), vec!["[a] one", "[b] two lines"]);
+    }
+
+    #[test]
+    fn sixteen_full_warnings_fit_without_a_notice_when_they_are_all() {
+        let w: Vec<String> = (0..16).map(|_| "y".repeat(256)).collect();
+        assert_eq!(budget(&w).len(), 16);
+    }
+}

@@ -1,0 +1,22 @@
+//! secretgate: a Kubernetes admission webhook that enforces Secret policy.
+//!
+//! ```text
+//!   server (HTTPS, admin)  ──►  admission (AdmissionReview in/out)  ──►  policy (pure rules)
+//!        │                            │                                     ▲
+//!        └── metrics, telemetry       └── redaction                         │ &dyn ClusterView
+//!   app wires  cluster::{snapshot, live}  ──────────────────────────────────┘
+//! ```
+//!
+//! `policy` knows no I/O; `admission` knows no HTTP; `server` knows no policy.
+//! The `review` command runs the same decode → dispatch → policy → encode path
+//! as the server.
+
+#![forbid(unsafe_code)]
+
+pub mod admission;
+pub mod app;
+pub mod cluster;
+pub mod config;
+pub mod documents;
+pub mod policy;
+pub mod telemetry;

@@ -1,0 +1,207 @@
+//! What the rules find, and how findings become a decision under the
+//! configured actions (contract §3). No wire format here: the admission
+//! adapter turns a [`Decision`] into an `AdmissionResponse`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::rules::{Action, Denial, RuleId};
+
+/// One thing a rule found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// The rule that found it.
+    pub rule: RuleId,
+    /// Field path in upstream notation, e.g. `spec.volumes[0].secret.secretName`.
+    pub field: String,
+    /// Why, without the field path. Never contains a Secret value.
+    pub message: String,
+    /// How the finding weighs.
+    pub severity: Severity,
+}
+
+/// How a finding weighs under its rule's action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// A violation: the rule's action applies as configured.
+    Violation,
+    /// A violation that never denies (a missing imagePullSecret only makes
+    /// the kubelet pull anonymously): `deny` is downgraded to `warn`.
+    Advisory,
+    /// The rule could not decide (a lookup the cluster view cannot answer).
+    /// Reported like an advisory, but not counted as a violation.
+    Unknown,
+}
+
+impl Finding {
+    /// A violation of `rule` at `field`.
+    pub fn violation(rule: RuleId, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding { rule, field: field.into(), message: message.into(), severity: Severity::Violation }
+    }
+
+    /// A violation of `rule` that never denies.
+    pub fn advisory(rule: RuleId, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding { rule, field: field.into(), message: message.into(), severity: Severity::Advisory }
+    }
+
+    /// `rule` could not decide.
+    pub fn unknown(rule: RuleId, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding { rule, field: field.into(), message: message.into(), severity: Severity::Unknown }
+    }
+
+    /// The text users see: `[rule-id] field: message`.
+    pub fn text(&self) -> String {
+        if self.field.is_empty() {
+            format!("[{}] {}", self.rule, self.message)
+        } else {
+            format!("[{}] {}: {}", self.rule, self.field, self.message)
+        }
+    }
+}
+
+/// A cluster object a rule looked up and did not find. A live view confirms
+/// such misses with the API server before a decision stands (informer lag).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObjectKey {
+    /// A Secret.
+    Secret {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+    /// A ServiceAccount.
+    ServiceAccount {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+}
+
+/// Everything a validation produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// The findings, in the order the rules produced them.
+    pub findings: Vec<Finding>,
+    /// Lookups that missed and mattered to the outcome.
+    pub unresolved: BTreeSet<ObjectKey>,
+}
+
+impl Report {
+    /// Append another report's findings and misses.
+    pub fn extend(&mut self, other: Report) {
+        self.findings.extend(other.findings);
+        self.unresolved.extend(other.unresolved);
+    }
+}
+
+/// The outcome of applying actions to findings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// Texts of the denying findings; empty means allowed.
+    pub denials: Vec<String>,
+    /// The class of the denial, when denied.
+    pub denial: Option<Denial>,
+    /// Texts to return as warnings.
+    pub warnings: Vec<String>,
+    /// Texts per audited rule.
+    pub audit: BTreeMap<RuleId, Vec<String>>,
+    /// Every violation with the action it was handled with (for metrics).
+    pub tally: Vec<(RuleId, Action)>,
+}
+
+impl Decision {
+    /// Whether the request is allowed.
+    pub fn allowed(&self) -> bool {
+        self.denials.is_empty()
+    }
+}
+
+/// Apply `action_of` to every finding. A rule whose action is `off` should
+/// not have produced findings; any it did are dropped.
+pub fn decide(findings: &[Finding], action_of: impl Fn(RuleId) -> Action) -> Decision {
+    let mut decision = Decision::default();
+    for finding in findings {
+        let configured = action_of(finding.rule);
+        let action = match (finding.severity, configured) {
+            (_, Action::Off) => continue,
+            (Severity::Violation, action) => action,
+            (Severity::Advisory | Severity::Unknown, Action::Deny) => Action::Warn,
+            (Severity::Advisory | Severity::Unknown, action) => action,
+        };
+        if finding.severity != Severity::Unknown {
+            decision.tally.push((finding.rule, action));
+        }
+        let text = finding.text();
+        match action {
+            Action::Deny => {
+                let class = finding.rule.denial();
+                // a forbidden reference outranks an invalid object
+                decision.denial = match decision.denial {
+                    Some(Denial::Forbidden) => Some(Denial::Forbidden),
+                    _ => Some(class),
+                };
+                decision.denials.push(text);
+            }
+            Action::Warn => decision.warnings.push(text),
+            Action::Audit => decision.audit.entry(finding.rule).or_default().push(text),
+            Action::Off => unreachable!("off findings are skipped above"),
+        }
+    }
+    decision
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::settings::Settings;
+
+    fn findings() -> Vec<Finding> {
+        vec![
+            Finding::violation(RuleId::PodSecretExists, "spec.volumes[0].secret.secretName", "missing"),
+            Finding::advisory(RuleId::PodSecretExists, "spec.imagePullSecrets[0].name", "missing pull"),
+            Finding::unknown(RuleId::PodSecretKeys, "", "keys not visible"),
+        ]
+    }
+
+    #[test]
+    fn deny_denies_violations_and_warns_advisories() {
+        let d = decide(&findings(), |r| Settings::default().action(r));
+        assert!(!d.allowed());
+        assert_eq!(d.denial, Some(Denial::Forbidden));
+        assert_eq!(d.denials, vec!["[pod-secret-exists] spec.volumes[0].secret.secretName: missing"]);
+        assert_eq!(
+            d.warnings,
+            vec![
+                "[pod-secret-exists] spec.imagePullSecrets[0].name: missing pull",
+                "[pod-secret-keys] keys not visible"
+            ]
+        );
+        // unknowns are reported but not counted as violations
+        assert_eq!(d.tally, vec![(RuleId::PodSecretExists, Action::Deny), (RuleId::PodSecretExists, Action::Warn)]);
+    }
+
+    #[test]
+    fn warn_and_audit_allow() {
+        let d = decide(&findings(), |_| Action::Warn);
+        assert!(d.allowed());
+        assert_eq!(d.warnings.len(), 3);
+        let d = decide(&findings(), |_| Action::Audit);
+        assert!(d.allowed() && d.warnings.is_empty());
+        assert_eq!(d.audit[&RuleId::PodSecretExists].len(), 2);
+        assert_eq!(d.audit[&RuleId::PodSecretKeys].len(), 1);
+    }
+
+    #[test]
+    fn off_drops_findings() {
+        let d = decide(&findings(), |_| Action::Off);
+        assert_eq!(d, Decision::default());
+    }
+
+    #[test]
+    fn invalid_secret_denials_are_422() {
+        let f = [Finding::violation(RuleId::SecretSize, "data", "Too long")];
+        let d = decide(&f, |_| Action::Deny);
+        assert_eq!(d.denial.map(Denial::code), Some(422));
+    }
+}

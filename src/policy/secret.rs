@@ -1,0 +1,157 @@
+//! Secret rules (policy.md §1). Every rule reads the Secret as the API server
+//! sees it after conversion: `stringData` folded into `data` (a `stringData`
+//! key wins) and an empty `type` defaulted to `Opaque`.
+//!
+//! Messages follow upstream's field-error rendering
+//! (`<path>: <Type text>[: <bad value>][: <detail>]`) and never contain a value.
+
+mod hygiene;
+mod immutable;
+mod keys;
+mod size;
+mod types;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Secret;
+
+use super::decision::Report;
+use super::rules::RuleId;
+use super::{Context, Operation};
+
+/// A Secret as the rules read it: values borrowed, `stringData` folded in.
+pub(crate) struct SecretData<'a> {
+    /// `type`, defaulted to `Opaque`.
+    pub secret_type: &'a str,
+    /// Every data key with its decoded value.
+    pub data: BTreeMap<&'a str, &'a [u8]>,
+    /// `immutable: true`.
+    pub immutable: bool,
+    /// `metadata.annotations`.
+    pub annotations: Option<&'a BTreeMap<String, String>>,
+}
+
+impl<'a> SecretData<'a> {
+    /// Fold `stringData` into `data` exactly as the API server's conversion does.
+    pub fn of(secret: &'a Secret) -> Self {
+        let mut data: BTreeMap<&str, &[u8]> = BTreeMap::new();
+        for (k, v) in secret.data.iter().flatten() {
+            data.insert(k, &v.0);
+        }
+        for (k, v) in secret.string_data.iter().flatten() {
+            data.insert(k, v.as_bytes());
+        }
+        let secret_type = match secret.type_.as_deref() {
+            None | Some("") => "Opaque",
+            Some(t) => t,
+        };
+        SecretData {
+            secret_type,
+            data,
+            immutable: secret.immutable == Some(true),
+            annotations: secret.metadata.annotations.as_ref(),
+        }
+    }
+
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&'a [u8]> {
+        self.data.get(key).copied()
+    }
+
+    /// The key names.
+    #[cfg(test)]
+    pub fn keys(&self) -> std::collections::BTreeSet<&'a str> {
+        self.data.keys().copied().collect()
+    }
+}
+
+/// Validate a Secret on CREATE or UPDATE (`old` is the stored Secret on UPDATE).
+pub fn validate_secret(secret: &Secret, old: Option<&Secret>, operation: Operation, ctx: &Context<'_>) -> Report {
+    let new = SecretData::of(secret);
+    let settings = ctx.settings;
+    let mut report = Report::default();
+    if settings.enabled(RuleId::SecretSize) {
+        report.findings.extend(size::check(&new, settings.max_secret_bytes));
+    }
+    if settings.enabled(RuleId::SecretKeys) {
+        report.findings.extend(keys::check(&new));
+    }
+    if settings.enabled(RuleId::SecretType) {
+        report.findings.extend(types::check(&new));
+    }
+    if settings.enabled(RuleId::SecretImmutable)
+        && operation == Operation::Update
+        && let Some(old) = old
+    {
+        report.findings.extend(immutable::check(&new, &SecretData::of(old)));
+    }
+    if settings.enabled(RuleId::SecretHygiene) {
+        report.findings.extend(hygiene::check(&new, ctx.now_unix, settings.cert_expiry_warning_days));
+    }
+    report
+}
+
+/// `data[<key>]` with over-long keys shortened.
+pub(crate) fn data_path(key: &str) -> String {
+    format!("data[{}]", super::names::shown(key))
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    /// A Secret of `type_` with the given data.
+    pub fn secret(type_: &str, data: &[(&str, &[u8])]) -> Secret {
+        Secret {
+            metadata: ObjectMeta { name: Some("s".into()), namespace: Some("default".into()), ..Default::default() },
+            type_: Some(type_.to_string()),
+            data: Some(data.iter().map(|(k, v)| (k.to_string(), ByteString(v.to_vec()))).collect()),
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::secret;
+    use super::*;
+    use crate::policy::settings::Settings;
+    use crate::policy::view::Inventory;
+
+    #[test]
+    fn string_data_wins_over_data() {
+        let mut s = secret("Opaque", &[("a", b"old"), ("b", b"kept")]);
+        s.string_data = Some([("a".to_string(), "new".to_string())].into());
+        let d = SecretData::of(&s);
+        assert_eq!(d.get("a"), Some(&b"new"[..]));
+        assert_eq!(d.get("b"), Some(&b"kept"[..]));
+        assert_eq!(d.keys().len(), 2);
+    }
+
+    #[test]
+    fn empty_type_defaults_to_opaque() {
+        let mut s = secret("", &[]);
+        assert_eq!(SecretData::of(&s).secret_type, "Opaque");
+        s.type_ = None;
+        assert_eq!(SecretData::of(&s).secret_type, "Opaque");
+    }
+
+    #[test]
+    fn rules_that_are_off_are_not_evaluated() {
+        let view = Inventory::default();
+        let s = secret("kubernetes.io/tls", &[("bad key", b"x")]);
+        let mut settings = Settings::default();
+        let ctx = Context { settings: &settings, view: &view, now_unix: 0 };
+        let report = validate_secret(&s, None, Operation::Create, &ctx);
+        let rules: std::collections::BTreeSet<_> = report.findings.iter().map(|f| f.rule).collect();
+        assert!(rules.contains(&RuleId::SecretKeys) && rules.contains(&RuleId::SecretType));
+        settings.set_action(RuleId::SecretKeys, crate::policy::Action::Off);
+        settings.set_action(RuleId::SecretType, crate::policy::Action::Off);
+        let ctx = Context { settings: &settings, view: &view, now_unix: 0 };
+        assert!(
+            validate_secret(&s, None, Operation::Create, &ctx).findings.iter().all(|f| f.rule == RuleId::SecretHygiene)
+        );
+    }
+}
