@@ -12,12 +12,14 @@
 
 pub mod decision;
 pub mod names;
+pub mod pod;
 pub mod rules;
 pub mod secret;
 pub mod settings;
 pub mod view;
 
 pub use decision::{Decision, Finding, ObjectKey, Report, Severity, decide};
+pub use pod::{PodScope, validate_pod};
 pub use rules::{Action, Denial, RuleId};
 pub use secret::validate_secret;
 pub use settings::Settings;

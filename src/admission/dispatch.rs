@@ -4,13 +4,13 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation as KubeOperation};
 
 use super::decode::{Unusable, decode, typed};
 use super::respond;
-use crate::policy::{self, Action, ClusterView, Context, Decision, ObjectKey, Operation, RuleId, Settings};
+use crate::policy::{self, Action, ClusterView, Context, Decision, ObjectKey, Operation, PodScope, RuleId, Settings};
 
 /// Which webhook is answering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -85,7 +85,17 @@ impl Outcome {
 
 /// The typed object(s) under review.
 enum Subject {
-    Secret { secret: Box<Secret>, old: Option<Box<Secret>>, operation: Operation },
+    Secret {
+        secret: Box<Secret>,
+        old: Option<Box<Secret>>,
+        operation: Operation,
+    },
+    /// A Pod CREATE, or (`ephemeral`) an update of its ephemeral containers.
+    Pod {
+        pod: Box<Pod>,
+        old: Option<Box<Pod>>,
+        ephemeral: bool,
+    },
     Unhandled,
 }
 
@@ -117,9 +127,10 @@ impl Prepared {
         }
     }
 
-    /// The namespace of the request.
+    /// The namespace of the request (policy.md §0: `request.namespace`;
+    /// `default` if a hand-written review leaves it out).
     pub fn namespace(&self) -> &str {
-        self.request.namespace.as_deref().unwrap_or_default()
+        self.request.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or("default")
     }
 
     /// The object's name (empty on CREATE with generateName).
@@ -217,6 +228,17 @@ impl Admission {
                 };
                 Subject::Secret { secret, old, operation }
             }
+            (Webhook::Validate, ("", "Pod"), "", Some(Operation::Create)) => {
+                Subject::Pod { pod: take_object(&mut request.object, "request.object")?, old: None, ephemeral: false }
+            }
+            (Webhook::Validate, ("", "Pod"), "ephemeralcontainers", Some(Operation::Update)) => {
+                let pod = take_object(&mut request.object, "request.object")?;
+                let old = match request.old_object.is_some() {
+                    true => Some(take_object(&mut request.old_object, "request.oldObject")?),
+                    false => None,
+                };
+                Subject::Pod { pod, old, ephemeral: true }
+            }
             _ => Subject::Unhandled,
         };
         Ok(Prepared { request, webhook, subject })
@@ -228,6 +250,13 @@ impl Admission {
         let report = match &prepared.subject {
             Subject::Secret { secret, old, operation } => {
                 policy::validate_secret(secret, old.as_deref(), *operation, &ctx)
+            }
+            Subject::Pod { pod, old, ephemeral } => {
+                let scope = match ephemeral {
+                    true => PodScope::EphemeralUpdate { old: old.as_deref() },
+                    false => PodScope::Create,
+                };
+                policy::validate_pod(pod, prepared.namespace(), scope, &ctx)
             }
             Subject::Unhandled => return Evaluation::default(),
         };
