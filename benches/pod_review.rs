@@ -64,7 +64,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("decode_validate_encode", |b| {
         b.iter(|| {
             let answer = admission.review(Webhook::Validate, black_box(&body), &inventory, 0).unwrap();
-            secretgate::admission::encode(answer.response)
+            secretgate::admission::encode(&answer.response)
         })
     });
     group.finish();

@@ -56,7 +56,7 @@ fn bench(c: &mut Criterion) {
         group.bench_function(format!("{name}/decode_validate_encode"), |b| {
             b.iter(|| {
                 let answer = admission.review(Webhook::Validate, black_box(body), &view, 1_800_000_000).unwrap();
-                secretgate::admission::encode(answer.response)
+                secretgate::admission::encode(&answer.response)
             })
         });
     }

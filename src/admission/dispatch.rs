@@ -96,6 +96,10 @@ enum Subject {
         old: Option<Box<Pod>>,
         ephemeral: bool,
     },
+    /// A Pod CREATE for the mutating webhook.
+    MutatePod {
+        pod: Box<Pod>,
+    },
     Unhandled,
 }
 
@@ -144,6 +148,10 @@ impl Prepared {
 pub struct Evaluation {
     /// The decision of the validating rules.
     pub decision: Decision,
+    /// The mutation's patch, when it changes anything.
+    pub patch: Option<json_patch::Patch>,
+    /// The mutation's warnings.
+    pub warnings: Vec<String>,
     /// Lookups that missed and mattered: a live view confirms them and
     /// evaluates again.
     pub unresolved: BTreeSet<ObjectKey>,
@@ -239,6 +247,9 @@ impl Admission {
                 };
                 Subject::Pod { pod, old, ephemeral: true }
             }
+            (Webhook::Mutate, ("", "Pod"), "", Some(Operation::Create)) => {
+                Subject::MutatePod { pod: take_object(&mut request.object, "request.object")? }
+            }
             _ => Subject::Unhandled,
         };
         Ok(Prepared { request, webhook, subject })
@@ -258,17 +269,32 @@ impl Admission {
                 };
                 policy::validate_pod(pod, prepared.namespace(), scope, &ctx)
             }
+            Subject::MutatePod { pod } => {
+                let mutation = policy::pod::mutate::mutate_pod(pod, prepared.namespace(), &ctx);
+                let patch = mutation.pod.map(|after| super::patch::diff(&**pod, &after)).filter(|p| !p.0.is_empty());
+                return Evaluation {
+                    patch,
+                    warnings: mutation.warnings,
+                    unresolved: mutation.unresolved,
+                    ..Evaluation::default()
+                };
+            }
             Subject::Unhandled => return Evaluation::default(),
         };
         Evaluation {
             decision: policy::decide(&report.findings, |rule| self.settings.action(rule)),
             unresolved: report.unresolved,
+            ..Evaluation::default()
         }
     }
 
     /// Build the answer.
     pub fn respond(&self, prepared: &Prepared, evaluation: &Evaluation) -> Answer {
-        let response = respond::apply(AdmissionResponse::from(&prepared.request), &evaluation.decision, &[]);
+        let mut response =
+            respond::apply(AdmissionResponse::from(&prepared.request), &evaluation.decision, &evaluation.warnings);
+        if let Some(patch) = &evaluation.patch {
+            response = response.with_patch(patch.clone()).expect("a JSON Patch always serializes");
+        }
         let outcome = if !response.allowed {
             Outcome::Denied
         } else if response.patch.is_some() {

@@ -56,7 +56,7 @@ fn answer(args: &ReviewArgs) -> Result<(Vec<u8>, bool), String> {
     let webhook = Webhook::from(args.webhook);
     let answer = admission.review(webhook, &body, &snapshot.inventory, now_unix()).map_err(|e| e.to_string())?;
     let allowed = answer.response.allowed;
-    Ok((crate::admission::encode_pretty(answer.response), allowed))
+    Ok((crate::admission::encode_pretty(&answer.response), allowed))
 }
 
 /// Settings from `--config` and the snapshot from `--cluster`.

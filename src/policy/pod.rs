@@ -9,6 +9,7 @@ mod envfrom;
 mod exists;
 mod keys;
 mod mountable;
+pub mod mutate;
 pub mod refs;
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,8 @@
 //! fixtures, compare golden files (`UPDATE_GOLDEN=1` rewrites them).
 #![allow(dead_code)]
 
+pub mod rfc6902;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
