@@ -5,12 +5,14 @@
 //! `review` command both call [`Admission::review`] (or its three steps,
 //! when a live view confirms lookups between them).
 
+mod answer;
 pub mod decode;
 mod dispatch;
 pub mod patch;
 pub mod redact;
 pub mod respond;
 
+pub use answer::answer;
 pub use decode::{Unusable, decode};
 pub use dispatch::{Admission, Answer, Evaluation, KindLabel, Outcome, Prepared, Summary, Webhook};
 

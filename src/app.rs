@@ -1,7 +1,9 @@
 //! Wiring: one function per subcommand. `anyhow`-free on purpose: each
 //! command reports one line and picks the exit status.
 
+pub mod certs;
 mod review;
+pub mod serve;
 
 use std::process::ExitCode;
 
@@ -14,14 +16,17 @@ pub const EXIT_UNUSABLE: u8 = 2;
 pub fn run(cli: Cli) -> ExitCode {
     let Cli { log, command } = cli;
     let default_filter = match &command {
-        Command::Review(_) => "warn",
+        Command::Serve(_) => "info",
+        Command::Review(_) | Command::Certs(_) => "warn",
     };
     if let Err(error) = crate::telemetry::init(&log, default_filter) {
         eprintln!("secretgate: {error}");
         return ExitCode::from(EXIT_UNUSABLE);
     }
     match command {
+        Command::Serve(args) => serve::run(*args),
         Command::Review(args) => review::run(args),
+        Command::Certs(args) => certs::run(args),
     }
 }
 

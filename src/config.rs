@@ -3,7 +3,9 @@
 
 pub mod policy_file;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -23,6 +25,11 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the webhook server: HTTPS /validate and /mutate, plain-HTTP /livez, /readyz, /metrics.
+    ///
+    /// Without --cluster it reads the live cluster (in-cluster config, else kubeconfig).
+    /// Try it locally with `secretgate serve --dev`.
+    Serve(Box<ServeArgs>),
     /// Dry-run one admission request offline, exactly as the server would answer it.
     ///
     /// FILE (or - for stdin) holds, as JSON or YAML, an AdmissionReview with a
@@ -30,6 +37,8 @@ pub enum Command {
     /// (an UPDATE with --old). The answer is printed on stdout. Exit status:
     /// 0 allowed, 1 denied, 2 unusable input or flags.
     Review(ReviewArgs),
+    /// Write a CA and a serving certificate for local use (ca.crt, tls.crt, tls.key).
+    Certs(CertsArgs),
 }
 
 /// Logging flags, shared by every subcommand.
@@ -127,4 +136,87 @@ mod tests {
         }
         check(&Cli::command());
     }
+}
+
+/// `secretgate serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// HTTPS address of the webhook endpoints [default: 0.0.0.0:8443; 127.0.0.1:8443 with --dev].
+    #[arg(long, env = "SECRETGATE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Plain-HTTP address of /livez, /readyz and /metrics [default: 0.0.0.0:8080; 127.0.0.1:8080 with --dev].
+    #[arg(long, env = "SECRETGATE_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
+    /// TLS.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// Policy and cluster state (without --cluster: the live cluster).
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// How much of each Secret the live view receives: `keys` (values dropped on arrival)
+    /// or `metadata` (no value ever reaches the process; key-level checks report unknown).
+    #[arg(long, env = "SECRETGATE_SECRET_VIEW", value_enum, default_value_t = SecretViewArg::Keys)]
+    pub secret_view: SecretViewArg,
+    /// Time for one live GET that confirms a cache miss before a denial.
+    #[arg(long, env = "SECRETGATE_CONFIRM_TIMEOUT", value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub confirm_timeout: Duration,
+    /// Larger request bodies get HTTP 413.
+    #[arg(long, env = "SECRETGATE_MAX_BODY_BYTES", value_name = "BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Time for a client to send a request's headers.
+    #[arg(long, env = "SECRETGATE_HEADER_READ_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+    /// Time for a client to send a request body (HTTP 408 after).
+    #[arg(long, env = "SECRETGATE_BODY_READ_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub body_read_timeout: Duration,
+    /// On SIGTERM/SIGINT: how long in-flight requests may take to finish.
+    #[arg(long, env = "SECRETGATE_SHUTDOWN_GRACE_PERIOD", value_name = "DURATION", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace_period: Duration,
+    /// Local trial: throw-away certificates under certs/dev, the example cluster, loopback,
+    /// and a printed curl command that sends an example review.
+    #[arg(long, env = "SECRETGATE_DEV")]
+    pub dev: bool,
+}
+
+/// TLS flags of `serve`.
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// PEM serving certificate chain, leaf first (re-read when it changes).
+    #[arg(long, env = "SECRETGATE_TLS_CERT_FILE", value_name = "PATH")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of the serving certificate.
+    #[arg(long, env = "SECRETGATE_TLS_KEY_FILE", value_name = "PATH")]
+    pub tls_key_file: Option<PathBuf>,
+    /// PEM CA certificates: when set, clients must present a certificate they signed.
+    #[arg(long, env = "SECRETGATE_TLS_CLIENT_CA_FILE", value_name = "PATH")]
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// How often the TLS files are checked for a rotation.
+    #[arg(long, env = "SECRETGATE_TLS_RELOAD_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub tls_reload_interval: Duration,
+}
+
+/// `--secret-view` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SecretViewArg {
+    /// Whole Secrets; values are dropped on arrival.
+    Keys,
+    /// Secret metadata only.
+    Metadata,
+}
+
+/// `secretgate certs`.
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// Directory to write ca.crt, tls.crt and tls.key (0600) to.
+    #[arg(long, env = "SECRETGATE_OUT", value_name = "DIR", default_value = "certs/dev")]
+    pub out: PathBuf,
+    /// DNS names of the serving certificate. Repeatable.
+    #[arg(long, env = "SECRETGATE_DNS", value_name = "NAME", value_delimiter = ',', default_values_t = ["secretgate.secretgate.svc".to_string(), "localhost".to_string()])]
+    pub dns: Vec<String>,
+    /// IP addresses of the serving certificate. Repeatable.
+    #[arg(long, env = "SECRETGATE_IP", value_name = "ADDR", value_delimiter = ',', default_values_t = [std::net::IpAddr::from([127, 0, 0, 1])])]
+    pub ip: Vec<std::net::IpAddr>,
+    /// Validity of the certificates, in days.
+    #[arg(long, env = "SECRETGATE_DAYS", value_name = "DAYS", default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub days: u32,
 }

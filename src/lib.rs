@@ -18,5 +18,7 @@ pub mod app;
 pub mod cluster;
 pub mod config;
 pub mod documents;
+pub mod metrics;
 pub mod policy;
+pub mod server;
 pub mod telemetry;

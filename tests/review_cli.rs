@@ -125,3 +125,20 @@ fn help_explains_every_flag() {
         assert!(help.contains(flag), "review --help lacks {flag}:\n{help}");
     }
 }
+
+#[test]
+fn the_readme_documents_every_serve_flag() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let out = secretgate(&["serve", "--help"], b"");
+    let help = String::from_utf8_lossy(&out.stdout);
+    let flags: Vec<&str> = help
+        .split_whitespace()
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()))
+        .filter(|w| !["--help", "--version"].contains(w))
+        .collect();
+    assert!(flags.len() > 15, "{help}");
+    for flag in flags {
+        assert!(readme.contains(&format!("`{flag}`")), "README.md does not document {flag}");
+    }
+}

@@ -6,6 +6,18 @@ use serde_json::Value;
 /// The placeholder written where a Secret value was.
 pub const REDACTED: &str = "<redacted>";
 
+/// A copy of an AdmissionReview that is safe to log: its `object` and
+/// `oldObject` redacted.
+pub fn redacted_review(review: &Value) -> Value {
+    let mut copy = review.clone();
+    for field in ["object", "oldObject"] {
+        if let Some(object) = copy.get_mut("request").and_then(|r| r.get_mut(field)) {
+            redact_in_place(object);
+        }
+    }
+    copy
+}
+
 /// A copy of `object` that is safe to log: if it is a Secret (or a list of
 /// them), every value of `data` and `stringData` is replaced.
 pub fn redacted(object: &Value) -> Value {
@@ -44,6 +56,13 @@ mod tests {
         let out = redacted(&secret).to_string();
         assert!(!out.contains("aHVudGVyMg") && !out.contains("hunter2"));
         assert!(out.contains("\"p\":\"<redacted>\"") && out.contains("\"name\":\"s\""));
+    }
+
+    #[test]
+    fn reviews_are_redacted_in_object_and_old_object() {
+        let review = json!({"request": {"object": {"kind": "Secret", "data": {"a": "bmV3"}}, "oldObject": {"kind": "Secret", "data": {"a": "b2xk"}}}});
+        let out = redacted_review(&review).to_string();
+        assert!(!out.contains("bmV3") && !out.contains("b2xk"), "{out}");
     }
 
     #[test]

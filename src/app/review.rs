@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{EXIT_UNUSABLE, now_unix};
 use crate::admission::{Admission, Webhook};
-use crate::cluster::Snapshot;
+use crate::cluster::{Snapshot, View};
 use crate::config::{PolicyArgs, ReviewArgs, policy_file};
 use crate::documents;
 use crate::policy::Settings;
@@ -54,7 +54,12 @@ fn answer(args: &ReviewArgs) -> Result<(Vec<u8>, bool), String> {
     let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
     let admission = Admission::new(Arc::new(settings));
     let webhook = Webhook::from(args.webhook);
-    let answer = admission.review(webhook, &body, &snapshot.inventory, now_unix()).map_err(|e| e.to_string())?;
+    let view = View::Static(Arc::new(snapshot));
+    // the server's own path; with a snapshot nothing is awaited
+    let runtime = tokio::runtime::Builder::new_current_thread().build().map_err(|e| e.to_string())?;
+    let answer = runtime
+        .block_on(crate::admission::answer(&admission, webhook, &body, &view, now_unix()))
+        .map_err(|e| e.to_string())?;
     let allowed = answer.response.allowed;
     Ok((crate::admission::encode_pretty(&answer.response), allowed))
 }

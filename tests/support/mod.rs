@@ -2,7 +2,10 @@
 //! fixtures, compare golden files (`UPDATE_GOLDEN=1` rewrites them).
 #![allow(dead_code)]
 
+pub mod client;
+pub mod mock_api;
 pub mod rfc6902;
+pub mod server;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

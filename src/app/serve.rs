@@ -1,0 +1,312 @@
+//! `secretgate serve`: wiring only. Flags become a plain [`ServeConfig`]
+//! (tests build one directly), [`start`] binds and spawns everything, and
+//! [`Running::shutdown`] drains it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::certs;
+use crate::admission::Admission;
+use crate::cluster::{LiveView, SecretView, Snapshot, View};
+use crate::config::{SecretViewArg, ServeArgs};
+use crate::metrics::Metrics;
+use crate::policy::Settings;
+use crate::server::admin::{self, AdminState};
+use crate::server::listener::{self, ListenerLimits};
+use crate::server::routes::{self, WebhookState};
+use crate::server::tls::{TlsFiles, TlsReloader};
+
+/// The example cluster shipped with the repository, embedded for `--dev`.
+const EXAMPLE_CLUSTER: &str = include_str!("../../examples/cluster/apps.yaml");
+/// The example review `--dev` writes next to its certificates for curl.
+const EXAMPLE_REVIEW: &str = include_str!("../../examples/requests/secret-review-v1.json");
+/// Where `--dev` writes its certificates.
+const DEV_DIR: &str = "certs/dev";
+
+/// Where the cluster view comes from.
+pub enum ViewSource {
+    /// A static snapshot.
+    Snapshot(Snapshot),
+    /// The live cluster.
+    Live {
+        /// A configured client.
+        client: kube::Client,
+        /// How much of each Secret is received.
+        secret_view: SecretView,
+    },
+}
+
+/// Everything `serve` needs, as plain data.
+pub struct ServeConfig {
+    /// HTTPS address.
+    pub listen: SocketAddr,
+    /// Admin address.
+    pub admin_listen: SocketAddr,
+    /// The serving pair.
+    pub tls: TlsFiles,
+    /// How often the TLS files are checked.
+    pub tls_reload_interval: Duration,
+    /// The policy.
+    pub settings: Settings,
+    /// The cluster view.
+    pub view: ViewSource,
+    /// Time for a confirming GET.
+    pub confirm_timeout: Duration,
+    /// Body limit.
+    pub max_body_bytes: usize,
+    /// Header read timeout.
+    pub header_read_timeout: Duration,
+    /// Body read timeout.
+    pub body_read_timeout: Duration,
+    /// Drain time at shutdown.
+    pub shutdown_grace_period: Duration,
+}
+
+/// A failure to start, with the exit status it deserves.
+#[derive(Debug)]
+pub struct StartError {
+    /// 2 for flags and files the user must fix, 1 for the environment.
+    pub code: u8,
+    /// One line, naming the flag where there is one.
+    pub message: String,
+}
+
+fn flag_error(message: impl Into<String>) -> StartError {
+    StartError { code: 2, message: message.into() }
+}
+
+/// A started server.
+pub struct Running {
+    /// Where the webhook listens.
+    pub webhook_addr: SocketAddr,
+    /// Where the admin server listens.
+    pub admin_addr: SocketAddr,
+    /// The metrics it records.
+    pub metrics: Metrics,
+    shutdown: watch::Sender<bool>,
+    serving: Arc<AtomicBool>,
+    webhook: tokio::task::JoinHandle<()>,
+    admin: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stop accepting, let in-flight requests finish (bounded by the grace
+    /// period), stop the admin server.
+    pub async fn shutdown(self) {
+        self.serving.store(false, Ordering::Release);
+        let _ = self.shutdown.send(true);
+        let _ = self.webhook.await;
+        let _ = self.admin.await;
+    }
+}
+
+/// Run `secretgate serve` until SIGTERM or SIGINT.
+pub fn run(args: ServeArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("secretgate serve: could not start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let dev = args.dev;
+        let result = async {
+            let config = configure(*Box::new(args)).await?;
+            let running = start(config).await?;
+            Ok::<_, StartError>(running)
+        }
+        .await;
+        let running = match result {
+            Ok(running) => running,
+            Err(error) => {
+                eprintln!("secretgate serve: {}", error.message);
+                return ExitCode::from(error.code);
+            }
+        };
+        if dev {
+            print_dev_help(&running);
+        }
+        wait_for_signal().await;
+        tracing::info!("Shutting down");
+        running.shutdown().await;
+        tracing::info!("Stopped");
+        ExitCode::SUCCESS
+    })
+}
+
+/// Resolve flags (and `--dev`) into a config.
+pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
+    let ServeArgs {
+        listen,
+        admin_listen,
+        tls,
+        policy,
+        secret_view,
+        confirm_timeout,
+        max_body_bytes,
+        header_read_timeout,
+        body_read_timeout,
+        shutdown_grace_period,
+        dev,
+    } = args;
+    let loopback = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+    let any = |port: u16| SocketAddr::from(([0, 0, 0, 0], port));
+    let (listen, admin_listen) = match dev {
+        true => (listen.unwrap_or(loopback(8443)), admin_listen.unwrap_or(loopback(8080))),
+        false => (listen.unwrap_or(any(8443)), admin_listen.unwrap_or(any(8080))),
+    };
+    let (cert, key) = match (tls.tls_cert_file, tls.tls_key_file) {
+        (Some(cert), Some(key)) => (cert, key),
+        (None, None) if dev => {
+            let files = certs::generate(Path::new(DEV_DIR), &["localhost".into()], &[[127, 0, 0, 1].into()], 30)
+                .map_err(flag_error)?;
+            (files.cert, files.key)
+        }
+        (None, _) => return Err(flag_error("--tls-cert-file must be set (or try `secretgate serve --dev`)")),
+        (_, None) => return Err(flag_error("--tls-key-file must be set")),
+    };
+    let settings = match &policy.config {
+        Some(path) => crate::config::policy_file::load(path).map_err(|e| flag_error(format!("--config {e}")))?,
+        None => Settings::default(),
+    };
+    let view = if !policy.cluster.is_empty() {
+        ViewSource::Snapshot(Snapshot::load(&policy.cluster).map_err(|e| flag_error(format!("--cluster {e}")))?)
+    } else if dev {
+        let mut snapshot = Snapshot::default();
+        snapshot
+            .add_text(Path::new("examples/cluster/apps.yaml"), EXAMPLE_CLUSTER)
+            .map_err(|e| flag_error(format!("the embedded example cluster: {e}")))?;
+        ViewSource::Snapshot(snapshot)
+    } else {
+        let client = kube::Client::try_default().await.map_err(|e| StartError {
+            code: 1,
+            message: format!(
+                "no Kubernetes API to read the cluster from ({e}); run in a cluster, set KUBECONFIG, or pass --cluster"
+            ),
+        })?;
+        let secret_view = match secret_view {
+            SecretViewArg::Keys => SecretView::Keys,
+            SecretViewArg::Metadata => SecretView::Metadata,
+        };
+        ViewSource::Live { client, secret_view }
+    };
+    if let ViewSource::Snapshot(snapshot) = &view {
+        for note in &snapshot.notes {
+            tracing::info!(%note, "Snapshot note");
+        }
+    }
+    Ok(ServeConfig {
+        listen,
+        admin_listen,
+        tls: TlsFiles { cert, key, client_ca: tls.tls_client_ca_file },
+        tls_reload_interval: tls.tls_reload_interval,
+        settings,
+        view,
+        confirm_timeout,
+        max_body_bytes,
+        header_read_timeout,
+        body_read_timeout,
+        shutdown_grace_period,
+    })
+}
+
+/// Load TLS (before binding), bind both ports, and spawn the servers.
+pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
+    let metrics = Metrics::new();
+    let tls = TlsReloader::new(config.tls.clone(), metrics.clone()).map_err(|e| flag_error(e.to_string()))?;
+    let bind = |addr: SocketAddr, flag: &'static str| async move {
+        TcpListener::bind(addr).await.map_err(|e| StartError { code: 1, message: format!("{flag} {addr}: {e}") })
+    };
+    let webhook_listener = bind(config.listen, "--listen").await?;
+    let admin_listener = bind(config.admin_listen, "--admin-listen").await?;
+    let webhook_addr = webhook_listener.local_addr().map_err(|e| StartError { code: 1, message: e.to_string() })?;
+    let admin_addr = admin_listener.local_addr().map_err(|e| StartError { code: 1, message: e.to_string() })?;
+
+    let (view, kind) = match config.view {
+        ViewSource::Snapshot(snapshot) => (View::Static(Arc::new(snapshot)), "snapshot"),
+        ViewSource::Live { client, secret_view } => {
+            let live = LiveView::start(client, secret_view, config.confirm_timeout, metrics.clone());
+            (View::Live(live), if secret_view == SecretView::Keys { "live (keys)" } else { "live (metadata)" })
+        }
+    };
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    tls.spawn_polling(config.tls_reload_interval, shutdown_rx.clone());
+    let serving = Arc::new(AtomicBool::new(false));
+
+    let app = routes::router(WebhookState {
+        admission: Admission::new(Arc::new(config.settings)),
+        view: view.clone(),
+        metrics: metrics.clone(),
+        max_body_bytes: config.max_body_bytes,
+        body_timeout: config.body_read_timeout,
+    });
+    let limits = ListenerLimits {
+        handshake_timeout: Duration::from_secs(10),
+        header_read_timeout: config.header_read_timeout,
+        grace_period: config.shutdown_grace_period,
+        max_concurrent_streams: 256,
+    };
+    let webhook = tokio::spawn(listener::serve(webhook_listener, tls, app, limits, shutdown_rx.clone()));
+    let admin_app = admin::router(AdminState { view, metrics: metrics.clone(), serving: serving.clone() });
+    let mut admin_shutdown = shutdown_rx;
+    let admin = tokio::spawn(async move {
+        let stop = async move {
+            let _ = admin_shutdown.wait_for(|stop| *stop).await;
+        };
+        if let Err(error) = axum::serve(admin_listener, admin_app).with_graceful_shutdown(stop).await {
+            tracing::error!(%error, "Admin server failed");
+        }
+    });
+    serving.store(true, Ordering::Release);
+    tracing::info!(webhook = %webhook_addr, admin = %admin_addr, view = kind, "Serving");
+    Ok(Running { webhook_addr, admin_addr, metrics, shutdown, serving, webhook, admin })
+}
+
+fn print_dev_help(running: &Running) {
+    let dir = std::env::current_dir().unwrap_or_default().join(DEV_DIR);
+    let review: PathBuf = dir.join("example-review.json");
+    if let Err(error) = std::fs::write(&review, EXAMPLE_REVIEW) {
+        tracing::warn!(%error, "Could not write the example review");
+    }
+    let port = running.webhook_addr.port();
+    println!("secretgate is serving in development mode (self-signed CA, example cluster, loopback only)");
+    println!("  webhook: https://127.0.0.1:{port}/validate and /mutate");
+    println!("  admin:   http://{}/metrics, /readyz, /livez", running.admin_addr);
+    println!("Send an example review:");
+    println!(
+        "  curl --cacert {} -H 'Content-Type: application/json' --data-binary @{} https://127.0.0.1:{port}/validate",
+        dir.join("ca.crt").display(),
+        review.display()
+    );
+    println!("Stop with Ctrl-C.");
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
