@@ -11,6 +11,9 @@ use crate::policy::RuleId;
 const DURATION_BUCKETS: [f64; 15] =
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
+/// The `code` label values of `secretgate_http_errors_total`.
+const HTTP_ERROR_CODES: [&str; 6] = ["400", "404", "405", "408", "413", "other"];
+
 /// Every metric secretgate exports.
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -138,6 +141,14 @@ impl Metrics {
         for webhook in ["validate", "mutate"] {
             self.duration.with_label_values(&[webhook]);
         }
+        for code in HTTP_ERROR_CODES {
+            self.http_errors.with_label_values(&[code]);
+        }
+        for kind in ["Secret", "ServiceAccount"] {
+            for result in [Confirmation::Found, Confirmation::Absent, Confirmation::Error] {
+                self.confirmations.with_label_values(&[kind, result.as_str()]);
+            }
+        }
     }
 
     /// Record one answered review and how long it took.
@@ -154,15 +165,7 @@ impl Metrics {
 
     /// Record a request that could not be reviewed (HTTP 4xx).
     pub fn record_http_error(&self, code: u16) {
-        let code = match code {
-            400 => "400",
-            404 => "404",
-            405 => "405",
-            408 => "408",
-            413 => "413",
-            415 => "415",
-            _ => "other",
-        };
+        let code = HTTP_ERROR_CODES.into_iter().find(|c| *c == code.to_string()).unwrap_or("other");
         self.http_errors.with_label_values(&[code]).inc();
     }
 
