@@ -19,6 +19,7 @@ combos=(
   "monitoring|--set serviceMonitor.enabled=true --set prometheusRule.enabled=true"
   "warn-first|--set policy.rules.pod-secret-exists.action=warn --set policy.rules.pod-mountable-secrets.action=warn --set webhook.failurePolicy=Ignore"
   "minimal|--set webhook.mutating.enabled=false --set podDisruptionBudget.enabled=false --set topologySpread.enabled=false --set replicaCount=1"
+  "no-events-no-workloads|--set events.enabled=false --set webhook.workloads.enabled=false --set policy.workloads.action=off"
 )
 
 for combo in "${combos[@]}"; do

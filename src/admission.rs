@@ -8,13 +8,18 @@
 mod answer;
 pub mod decode;
 mod dispatch;
+pub mod events;
+mod labels;
 pub mod patch;
 pub mod redact;
 pub mod respond;
+mod subject;
 
 pub use answer::answer;
 pub use decode::{Unusable, decode};
-pub use dispatch::{Admission, Answer, Evaluation, KindLabel, Outcome, Prepared, Summary, Webhook};
+pub use dispatch::{Admission, Answer, Evaluation, Prepared, Summary};
+pub use events::EventIntent;
+pub use labels::{KindLabel, Outcome, Webhook};
 
 use std::collections::BTreeMap;
 

@@ -6,12 +6,14 @@
 //!
 //! Both keep Secrets as summaries (type, key names), never values.
 
+pub mod events;
 pub mod live;
 pub mod snapshot;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+pub use events::{EventLimits, EventPublisher, EventSink};
 pub use live::{LiveView, SecretView};
 pub use snapshot::{Snapshot, SnapshotError};
 

@@ -172,6 +172,19 @@ pub struct ServeArgs {
     /// On SIGTERM/SIGINT: how long in-flight requests may take to finish.
     #[arg(long, env = "SECRETGATE_SHUTDOWN_GRACE_PERIOD", value_name = "DURATION", default_value = "20s", value_parser = humantime::parse_duration)]
     pub shutdown_grace_period: Duration,
+    /// Record an Event on the owner (ReplicaSet, Job, ...) of a controller-made Pod for each
+    /// warned or audited violation of the Pod rules, so `kubectl describe` shows it.
+    #[arg(long, env = "SECRETGATE_EVENTS", value_enum, default_value_t = Toggle::On)]
+    pub events: Toggle,
+    /// The same Event (owner, reason, message) is recorded at most once per window.
+    #[arg(long, env = "SECRETGATE_EVENT_DEDUP_WINDOW", value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub event_dedup_window: Duration,
+    /// Events per second at most (bursts of twice that); the rest are dropped and counted.
+    #[arg(long, env = "SECRETGATE_EVENT_RATE", value_name = "PER_SECOND", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub event_rate: u32,
+    /// `reportingInstance` of recorded Events [default: the host name, i.e. the pod name].
+    #[arg(long, env = "SECRETGATE_REPORTING_INSTANCE", value_name = "NAME")]
+    pub reporting_instance: Option<String>,
     /// Local trial: throw-away certificates under certs/dev, the example cluster, loopback,
     /// and a printed curl command that sends an example review.
     #[arg(long, env = "SECRETGATE_DEV")]
@@ -193,6 +206,15 @@ pub struct TlsArgs {
     /// How often the TLS files are checked for a rotation.
     #[arg(long, env = "SECRETGATE_TLS_RELOAD_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub tls_reload_interval: Duration,
+}
+
+/// An on/off switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Toggle {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
 }
 
 /// `--secret-view` values.

@@ -27,7 +27,11 @@ pub fn parse_all(text: &str) -> Result<Vec<Value>, DocumentError> {
     if looks_like_json(text) {
         return serde_json::from_str(text).map(|v| vec![v]).map_err(|e| json_error(&e));
     }
-    let docs: Vec<Value> = serde_saphyr::from_str_multiple(text).map_err(|e| yaml_error(&e))?;
+    // YAML 1.2 booleans: only `true` and `false`. YAML 1.1 would read the
+    // policy file's `action: off` (and `on`, `yes`, `no`) as a boolean.
+    let options = serde_saphyr::options! { strict_booleans: true };
+    let docs: Vec<Value> =
+        serde_saphyr::from_str_multiple_with_options::<Value, Vec<Value>>(text, options).map_err(|e| yaml_error(&e))?;
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
@@ -120,6 +124,14 @@ mod tests {
         assert_eq!(parse_one(r#"{"a": 1}"#).unwrap()["a"], 1);
         assert_eq!(parse_one("a: 1\n").unwrap()["a"], 1);
         assert_eq!(parse_all("a: 1\n---\n---\nb: 2\n").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn off_and_yes_are_strings() {
+        let v = parse_one("action: off\nenabled: true\nother: yes\n").unwrap();
+        assert_eq!(v["action"], "off");
+        assert_eq!(v["enabled"], true);
+        assert_eq!(v["other"], "yes");
     }
 
     #[test]

@@ -14,6 +14,9 @@ const DURATION_BUCKETS: [f64; 15] =
 /// The `code` label values of `secretgate_http_errors_total`.
 const HTTP_ERROR_CODES: [&str; 6] = ["400", "404", "405", "408", "413", "other"];
 
+/// The `outcome` label values of `secretgate_events_total`.
+const EVENT_OUTCOMES: [&str; 5] = ["sent", "deduplicated", "rate_limited", "dropped", "failed"];
+
 /// Every metric secretgate exports.
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -27,6 +30,7 @@ pub struct Metrics {
     tls_reloads: IntCounterVec,
     confirmations: IntCounterVec,
     http_errors: IntCounterVec,
+    events: IntCounterVec,
 }
 
 /// How a confirming GET ended (a label value).
@@ -98,6 +102,11 @@ impl Metrics {
             &["code"],
         )
         .expect("valid metric");
+        let events = IntCounterVec::new(
+            Opts::new("secretgate_events_total", "Event intents for controller-owned Pods, by what became of them."),
+            &["outcome"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -108,6 +117,7 @@ impl Metrics {
             Box::new(tls_reloads.clone()),
             Box::new(confirmations.clone()),
             Box::new(http_errors.clone()),
+            Box::new(events.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
@@ -122,6 +132,7 @@ impl Metrics {
             tls_reloads,
             confirmations,
             http_errors,
+            events,
         };
         metrics.initialise_series();
         metrics
@@ -143,6 +154,9 @@ impl Metrics {
         }
         for code in HTTP_ERROR_CODES {
             self.http_errors.with_label_values(&[code]);
+        }
+        for outcome in EVENT_OUTCOMES {
+            self.events.with_label_values(&[outcome]);
         }
         for kind in ["Secret", "ServiceAccount"] {
             for result in [Confirmation::Found, Confirmation::Absent, Confirmation::Error] {
@@ -167,6 +181,12 @@ impl Metrics {
     pub fn record_http_error(&self, code: u16) {
         let code = HTTP_ERROR_CODES.into_iter().find(|c| *c == code.to_string()).unwrap_or("other");
         self.http_errors.with_label_values(&[code]).inc();
+    }
+
+    /// Record what became of an Event intent (one of [`EVENT_OUTCOMES`]).
+    pub fn record_event(&self, outcome: &'static str) {
+        debug_assert!(EVENT_OUTCOMES.contains(&outcome));
+        self.events.with_label_values(&[outcome]).inc();
     }
 
     /// Record a TLS reload attempt.

@@ -121,12 +121,16 @@ fn webhook_paths_and_ports_match_the_server() {
 fn webhook_semantics_are_as_specified() {
     let Some(docs) = render(&[]) else { return };
     let all = webhooks(&docs);
-    assert_eq!(all.len(), 3);
+    assert_eq!(all.len(), 4);
     for w in &all {
-        assert_eq!(w["sideEffects"], "None");
+        // Events are recorded for controller-made Pods, never on dry runs
+        let side_effects = if w["name"] == "pods.validate.secretgate.io" { "NoneOnDryRun" } else { "None" };
+        assert_eq!(w["sideEffects"], side_effects, "{}", w["name"]);
         assert_eq!(w["admissionReviewVersions"], json!(["v1"]));
         assert_eq!(w["timeoutSeconds"], 5);
-        assert_eq!(w["failurePolicy"], "Fail");
+        // the workloads webhook only warns by default: it fails open
+        let failure = if w["name"] == "workloads.validate.secretgate.io" { "Ignore" } else { "Fail" };
+        assert_eq!(w["failurePolicy"], failure, "{}", w["name"]);
         let expressions = w["namespaceSelector"]["matchExpressions"].as_array().unwrap();
         let names = expressions.iter().find(|e| e["key"] == "kubernetes.io/metadata.name").unwrap();
         assert_eq!(names["operator"], "NotIn");
@@ -144,6 +148,13 @@ fn webhook_semantics_are_as_specified() {
     assert_eq!(pods["rules"][0]["operations"], json!(["CREATE"]));
     assert_eq!(pods["rules"][1]["resources"], json!(["pods/ephemeralcontainers"]));
     assert_eq!(pods["rules"][1]["operations"], json!(["UPDATE"]));
+    let workloads = by_name("workloads.validate.secretgate.io");
+    assert_eq!(workloads["clientConfig"]["service"]["path"], "/validate");
+    assert_eq!(workloads["rules"][0]["apiGroups"], json!(["apps"]));
+    assert_eq!(workloads["rules"][0]["resources"], json!(["deployments", "statefulsets", "daemonsets", "replicasets"]));
+    assert_eq!(workloads["rules"][1]["apiGroups"], json!(["batch"]));
+    assert_eq!(workloads["rules"][1]["resources"], json!(["jobs", "cronjobs"]));
+    assert_eq!(workloads["rules"][1]["operations"], json!(["CREATE", "UPDATE"]));
     let mutate = by_name("pods.mutate.secretgate.io");
     assert_eq!(mutate["reinvocationPolicy"], "IfNeeded");
     assert_eq!(mutate["rules"][0]["operations"], json!(["CREATE"]));
@@ -263,17 +274,24 @@ fn external_mode_uses_the_given_secret_and_bundle() {
 }
 
 #[test]
-fn rbac_grants_exactly_what_the_secret_view_needs() {
+fn rbac_grants_exactly_what_the_secret_view_and_events_need() {
+    let read =
+        json!({"apiGroups": [""], "resources": ["secrets", "serviceaccounts"], "verbs": ["get", "list", "watch"]});
+    let events = json!({"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]});
+    let Some(docs) = render(&[]) else { return };
+    assert_eq!(one(&docs, "ClusterRole")["rules"], json!([read, events]));
+    assert_eq!(arg(&docs, "--events"), "on");
+    let env = &container(&docs)["env"][0];
+    assert_eq!(
+        (env["name"].clone(), env["valueFrom"]["fieldRef"]["fieldPath"].clone()),
+        (json!("SECRETGATE_REPORTING_INSTANCE"), json!("metadata.name"))
+    );
     for view in ["keys", "metadata"] {
-        let Some(docs) = render(&[&format!("secretView={view}")]) else { return };
+        let Some(docs) = render(&[&format!("secretView={view}"), "events.enabled=false"]) else { return };
         assert_eq!(arg(&docs, "--secret-view"), view);
         let roles = kind(&docs, "ClusterRole");
         assert_eq!(roles.len(), 1);
-        assert_eq!(
-            roles[0]["rules"],
-            json!([{"apiGroups": [""], "resources": ["secrets", "serviceaccounts"], "verbs": ["get", "list", "watch"]}]),
-            "{view}"
-        );
+        assert_eq!(roles[0]["rules"], json!([read]), "{view}: read only, nothing more");
         assert!(kind(&docs, "Role").is_empty());
         let binding = one(&docs, "ClusterRoleBinding");
         assert_eq!(binding["subjects"][0]["name"], one(&docs, "ServiceAccount")["metadata"]["name"]);

@@ -142,3 +142,21 @@ fn the_readme_documents_every_serve_flag() {
         assert!(readme.contains(&format!("`{flag}`")), "README.md does not document {flag}");
     }
 }
+
+#[test]
+fn events_that_would_be_sent_are_printed_on_stderr() {
+    let cluster = fixture("cluster");
+    let owned = fixture("admission/validate/pod-owned-envfrom-events.request.json");
+    let out = secretgate(&["review", "--cluster", cluster.to_str().unwrap(), owned.to_str().unwrap()], b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        stderr.lines().filter(|l| l.contains("event (not sent)")).collect::<Vec<_>>(),
+        vec![
+            "secretgate review: event (not sent): Warning InvalidEnvironmentVariableNames on ReplicaSet team-a/web-6d4cf56db6: [pod-envfrom-names] spec.containers[0].envFrom[0]: Keys [1badkey, 2alsobad] from the EnvFrom secret team-a/env-keys are not valid environment variable names"
+        ]
+    );
+    let dry = fixture("admission/validate/pod-owned-envfrom-dry-run.request.json");
+    let out = secretgate(&["review", "--cluster", cluster.to_str().unwrap(), dry.to_str().unwrap()], b"");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("event"), "no Events for dry runs");
+}

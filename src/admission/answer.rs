@@ -5,7 +5,8 @@
 use tracing::Span;
 
 use super::decode::{Unusable, decode};
-use super::dispatch::{Admission, Answer, Webhook};
+use super::dispatch::{Admission, Answer};
+use super::labels::Webhook;
 use crate::cluster::View;
 
 /// Answer one AdmissionReview body. Records the request's identity on the
@@ -29,5 +30,5 @@ pub async fn answer(
         // informer lag: what the cache missed exists after all
         evaluation = admission.evaluate(&prepared, view.cluster(), now_unix);
     }
-    Ok(admission.respond(&prepared, &evaluation))
+    Ok(admission.respond(&prepared, evaluation))
 }

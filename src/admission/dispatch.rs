@@ -1,107 +1,20 @@
-//! Dispatch on (webhook, group, kind, subresource, operation) to the policy,
-//! and build the answer.
+//! The admission adapter: prepare (decode the subject), evaluate (run the
+//! policy), respond (build the answer).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation as KubeOperation};
 
-use super::decode::{Unusable, decode, typed};
+use super::decode::{Unusable, decode};
+use super::events::{self, EventIntent};
+use super::labels::{KindLabel, Outcome, Webhook};
 use super::respond;
-use crate::policy::{self, Action, ClusterView, Context, Decision, ObjectKey, Operation, PodScope, RuleId, Settings};
-
-/// Which webhook is answering.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Webhook {
-    /// The validating webhook (`/validate`).
-    Validate,
-    /// The mutating webhook (`/mutate`).
-    Mutate,
-}
-
-impl Webhook {
-    /// `validate` or `mutate`, as in paths and metric labels.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Webhook::Validate => "validate",
-            Webhook::Mutate => "mutate",
-        }
-    }
-}
-
-/// The kind of a reviewed object, from a fixed set (a metric label).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum KindLabel {
-    /// `v1 Pod`.
-    Pod,
-    /// `v1 Secret`.
-    Secret,
-    /// Anything else.
-    Other,
-}
-
-impl KindLabel {
-    /// The label value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            KindLabel::Pod => "Pod",
-            KindLabel::Secret => "Secret",
-            KindLabel::Other => "other",
-        }
-    }
-
-    fn of(request: &AdmissionRequest<DynamicObject>) -> Self {
-        match (request.kind.group.as_str(), request.kind.kind.as_str()) {
-            ("", "Pod") => KindLabel::Pod,
-            ("", "Secret") => KindLabel::Secret,
-            _ => KindLabel::Other,
-        }
-    }
-}
-
-/// How a review ended (a metric label).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// Allowed without changes.
-    Allowed,
-    /// Allowed with a patch.
-    Mutated,
-    /// Denied.
-    Denied,
-}
-
-impl Outcome {
-    /// The label value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Allowed => "allowed",
-            Outcome::Mutated => "mutated",
-            Outcome::Denied => "denied",
-        }
-    }
-}
-
-/// The typed object(s) under review.
-enum Subject {
-    Secret {
-        secret: Box<Secret>,
-        old: Option<Box<Secret>>,
-        operation: Operation,
-    },
-    /// A Pod CREATE, or (`ephemeral`) an update of its ephemeral containers.
-    Pod {
-        pod: Box<Pod>,
-        old: Option<Box<Pod>>,
-        ephemeral: bool,
-    },
-    /// A Pod CREATE for the mutating webhook.
-    MutatePod {
-        pod: Box<Pod>,
-    },
-    Unhandled,
-}
+use super::subject::Subject;
+use crate::policy::pod::refs::Scope;
+use crate::policy::settings::WorkloadAction;
+use crate::policy::{self, Action, ClusterView, Context, Decision, ObjectKey, PodScope, RuleId, Settings};
 
 /// A decoded request, its typed subject taken out of it.
 pub struct Prepared {
@@ -155,6 +68,8 @@ pub struct Evaluation {
     /// Lookups that missed and mattered: a live view confirms them and
     /// evaluates again.
     pub unresolved: BTreeSet<ObjectKey>,
+    /// Events to record on the owners of controller-made Pods.
+    pub events: Vec<EventIntent>,
 }
 
 /// The answer to one review.
@@ -164,6 +79,8 @@ pub struct Answer {
     pub response: AdmissionResponse,
     /// What happened, for logs and metrics.
     pub summary: Summary,
+    /// Events to record (never on dry runs).
+    pub events: Vec<EventIntent>,
 }
 
 /// What happened in one review, in labels from fixed sets.
@@ -201,7 +118,7 @@ impl Admission {
     }
 
     /// Decode, evaluate against `view` at `now_unix`, and answer: the whole
-    /// path for a view that needs no confirmation (a snapshot).
+    /// path for a view that needs no confirmation (benchmarks, tests).
     pub fn review(
         &self,
         webhook: Webhook,
@@ -211,7 +128,7 @@ impl Admission {
     ) -> Result<Answer, Unusable> {
         let prepared = self.prepare(webhook, decode(body)?)?;
         let evaluation = self.evaluate(&prepared, view, now_unix);
-        Ok(self.respond(&prepared, &evaluation))
+        Ok(self.respond(&prepared, evaluation))
     }
 
     /// Take the typed subject out of a decoded request.
@@ -220,104 +137,85 @@ impl Admission {
         webhook: Webhook,
         mut request: AdmissionRequest<DynamicObject>,
     ) -> Result<Prepared, Unusable> {
-        let operation = match request.operation {
-            KubeOperation::Create => Some(Operation::Create),
-            KubeOperation::Update => Some(Operation::Update),
-            KubeOperation::Delete | KubeOperation::Connect => None,
-        };
-        let subresource = request.sub_resource.as_deref().unwrap_or_default();
-        let kind = (request.kind.group.as_str(), request.kind.kind.as_str());
-        let subject = match (webhook, kind, subresource, operation) {
-            (Webhook::Validate, ("", "Secret"), "", Some(operation)) => {
-                let secret = take_object(&mut request.object, "request.object")?;
-                let old = match operation {
-                    Operation::Update => Some(take_object(&mut request.old_object, "request.oldObject")?),
-                    Operation::Create => None,
-                };
-                Subject::Secret { secret, old, operation }
-            }
-            (Webhook::Validate, ("", "Pod"), "", Some(Operation::Create)) => {
-                Subject::Pod { pod: take_object(&mut request.object, "request.object")?, old: None, ephemeral: false }
-            }
-            (Webhook::Validate, ("", "Pod"), "ephemeralcontainers", Some(Operation::Update)) => {
-                let pod = take_object(&mut request.object, "request.object")?;
-                let old = match request.old_object.is_some() {
-                    true => Some(take_object(&mut request.old_object, "request.oldObject")?),
-                    false => None,
-                };
-                Subject::Pod { pod, old, ephemeral: true }
-            }
-            (Webhook::Mutate, ("", "Pod"), "", Some(Operation::Create)) => {
-                Subject::MutatePod { pod: take_object(&mut request.object, "request.object")? }
-            }
-            _ => Subject::Unhandled,
-        };
+        let subject = Subject::take(webhook, &mut request, &self.settings)?;
         Ok(Prepared { request, webhook, subject })
     }
 
     /// Run the policy on a prepared request.
     pub fn evaluate(&self, prepared: &Prepared, view: &dyn ClusterView, now_unix: i64) -> Evaluation {
-        let ctx = Context { settings: &self.settings, view, now_unix };
-        let report = match &prepared.subject {
+        let settings = &*self.settings;
+        let ctx = Context { settings, view, now_unix };
+        let namespace = prepared.namespace();
+        let own_action = |rule: RuleId| settings.action(rule);
+        match &prepared.subject {
             Subject::Secret { secret, old, operation } => {
-                policy::validate_secret(secret, old.as_deref(), *operation, &ctx)
+                let report = policy::validate_secret(secret, old.as_deref(), *operation, &ctx);
+                Evaluation::of(policy::decide(&report.findings, own_action), report.unresolved)
             }
             Subject::Pod { pod, old, ephemeral } => {
                 let scope = match ephemeral {
                     true => PodScope::EphemeralUpdate { old: old.as_deref() },
                     false => PodScope::Create,
                 };
-                policy::validate_pod(pod, prepared.namespace(), scope, &ctx)
+                let report = policy::validate_pod(pod, namespace, scope, &ctx);
+                let mut evaluation = Evaluation::of(policy::decide(&report.findings, own_action), report.unresolved);
+                if !ephemeral {
+                    evaluation.events = events::intents(pod, namespace, &evaluation.decision, prepared.request.dry_run);
+                }
+                evaluation
+            }
+            Subject::Workload { spec, prefix } => {
+                let report = policy::pod::validate_spec(spec, prefix, namespace, Scope::All, &ctx);
+                let decision = match settings.workloads {
+                    // the Pods are checked again when they are created: warn now
+                    WorkloadAction::Warn => policy::decide(&report.findings, |rule| match settings.action(rule) {
+                        Action::Off => Action::Off,
+                        _ => Action::Warn,
+                    }),
+                    WorkloadAction::Inherit | WorkloadAction::Off => policy::decide(&report.findings, own_action),
+                };
+                Evaluation::of(decision, report.unresolved)
             }
             Subject::MutatePod { pod } => {
-                let mutation = policy::pod::mutate::mutate_pod(pod, prepared.namespace(), &ctx);
+                let mutation = policy::pod::mutate::mutate_pod(pod, namespace, &ctx);
                 let patch = mutation.pod.map(|after| super::patch::diff(&**pod, &after)).filter(|p| !p.0.is_empty());
-                return Evaluation {
+                Evaluation {
                     patch,
                     warnings: mutation.warnings,
                     unresolved: mutation.unresolved,
                     ..Evaluation::default()
-                };
+                }
             }
-            Subject::Unhandled => return Evaluation::default(),
-        };
-        Evaluation {
-            decision: policy::decide(&report.findings, |rule| self.settings.action(rule)),
-            unresolved: report.unresolved,
-            ..Evaluation::default()
+            Subject::Unhandled => Evaluation::default(),
         }
     }
 
     /// Build the answer.
-    pub fn respond(&self, prepared: &Prepared, evaluation: &Evaluation) -> Answer {
+    pub fn respond(&self, prepared: &Prepared, evaluation: Evaluation) -> Answer {
         let mut response =
             respond::apply(AdmissionResponse::from(&prepared.request), &evaluation.decision, &evaluation.warnings);
-        if let Some(patch) = &evaluation.patch {
-            response = response.with_patch(patch.clone()).expect("a JSON Patch always serializes");
+        if let Some(patch) = evaluation.patch {
+            response = response.with_patch(patch).expect("a JSON Patch always serializes");
         }
-        let outcome = if !response.allowed {
-            Outcome::Denied
-        } else if response.patch.is_some() {
-            Outcome::Mutated
-        } else {
-            Outcome::Allowed
+        let outcome = match (response.allowed, response.patch.is_some()) {
+            (false, _) => Outcome::Denied,
+            (true, true) => Outcome::Mutated,
+            (true, false) => Outcome::Allowed,
         };
         let summary = Summary {
             webhook: prepared.webhook,
             kind: prepared.kind(),
             operation: prepared.operation(),
             outcome,
-            tally: evaluation.decision.tally.clone(),
+            tally: evaluation.decision.tally,
             warnings: response.warnings.as_ref().map_or(0, Vec::len),
         };
-        Answer { response, summary }
+        Answer { response, summary, events: evaluation.events }
     }
 }
 
-fn take_object<K: serde::de::DeserializeOwned>(
-    object: &mut Option<DynamicObject>,
-    field: &str,
-) -> Result<Box<K>, Unusable> {
-    let object = object.take().ok_or_else(|| Unusable(format!("{field} is missing")))?;
-    typed(object, field).map(Box::new)
+impl Evaluation {
+    fn of(decision: Decision, unresolved: BTreeSet<ObjectKey>) -> Self {
+        Evaluation { decision, unresolved, ..Evaluation::default() }
+    }
 }

@@ -60,6 +60,7 @@ fn answer(args: &ReviewArgs) -> Result<(Vec<u8>, bool), String> {
     let answer = runtime
         .block_on(crate::admission::answer(&admission, webhook, &body, &view, now_unix()))
         .map_err(|e| e.to_string())?;
+    crate::cluster::EventSink::Print.emit(answer.events);
     let allowed = answer.response.allowed;
     Ok((crate::admission::encode_pretty(&answer.response), allowed))
 }

@@ -14,8 +14,8 @@ use tokio::sync::watch;
 
 use super::certs;
 use crate::admission::Admission;
-use crate::cluster::{LiveView, SecretView, Snapshot, View};
-use crate::config::{SecretViewArg, ServeArgs};
+use crate::cluster::{EventLimits, EventPublisher, EventSink, LiveView, SecretView, Snapshot, View};
+use crate::config::{SecretViewArg, ServeArgs, Toggle};
 use crate::metrics::Metrics;
 use crate::policy::Settings;
 use crate::server::admin::{self, AdminState};
@@ -67,6 +67,17 @@ pub struct ServeConfig {
     pub body_read_timeout: Duration,
     /// Drain time at shutdown.
     pub shutdown_grace_period: Duration,
+    /// Events for controller-owned Pods: `None` when off.
+    pub events: Option<EventsConfig>,
+}
+
+/// How Events are recorded.
+#[derive(Clone, Debug)]
+pub struct EventsConfig {
+    /// Dedup window and rate limit.
+    pub limits: EventLimits,
+    /// `reportingInstance`.
+    pub instance: String,
 }
 
 /// A failure to start, with the exit status it deserves.
@@ -155,6 +166,10 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
         header_read_timeout,
         body_read_timeout,
         shutdown_grace_period,
+        events,
+        event_dedup_window,
+        event_rate,
+        reporting_instance,
         dev,
     } = args;
     let loopback = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
@@ -215,7 +230,24 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
         header_read_timeout,
         body_read_timeout,
         shutdown_grace_period,
+        events: (events == Toggle::On).then(|| EventsConfig {
+            limits: EventLimits {
+                dedup_window: event_dedup_window,
+                per_second: event_rate,
+                timeout: Duration::from_secs(5),
+            },
+            instance: reporting_instance.unwrap_or_else(host_name),
+        }),
     })
+}
+
+/// The host name: in a Pod, the Pod's name.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "secretgate".to_string())
 }
 
 /// Load TLS (before binding), bind both ports, and spawn the servers.
@@ -230,11 +262,23 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
     let webhook_addr = webhook_listener.local_addr().map_err(|e| StartError { code: 1, message: e.to_string() })?;
     let admin_addr = admin_listener.local_addr().map_err(|e| StartError { code: 1, message: e.to_string() })?;
 
-    let (view, kind) = match config.view {
-        ViewSource::Snapshot(snapshot) => (View::Static(Arc::new(snapshot)), "snapshot"),
+    let (view, kind, events) = match config.view {
+        ViewSource::Snapshot(snapshot) => {
+            let events = if config.events.is_some() { EventSink::Log } else { EventSink::Discard };
+            (View::Static(Arc::new(snapshot)), "snapshot", events)
+        }
         ViewSource::Live { client, secret_view } => {
+            let events = match &config.events {
+                Some(events) => EventSink::Live(EventPublisher::start(
+                    client.clone(),
+                    events.instance.clone(),
+                    events.limits,
+                    metrics.clone(),
+                )),
+                None => EventSink::Discard,
+            };
             let live = LiveView::start(client, secret_view, config.confirm_timeout, metrics.clone());
-            (View::Live(live), if secret_view == SecretView::Keys { "live (keys)" } else { "live (metadata)" })
+            (View::Live(live), if secret_view == SecretView::Keys { "live (keys)" } else { "live (metadata)" }, events)
         }
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -247,6 +291,7 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         metrics: metrics.clone(),
         max_body_bytes: config.max_body_bytes,
         body_timeout: config.body_read_timeout,
+        events,
     });
     let limits = ListenerLimits {
         handshake_timeout: Duration::from_secs(10),

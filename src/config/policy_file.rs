@@ -189,6 +189,13 @@ workloads: {action: warn}
     }
 
     #[test]
+    fn off_is_an_action_not_a_boolean() {
+        let s = parse("rules:\n  secret-keys: {action: off}\nworkloads: {action: off}\n").unwrap();
+        assert_eq!(s.action(RuleId::SecretKeys), Action::Off);
+        assert_eq!(s.workloads, WorkloadAction::Off);
+    }
+
+    #[test]
     fn one_option_changes_one_thing() {
         let s = parse("rules:\n  pod-envfrom-names: {names: relaxed}\n").unwrap();
         assert_eq!(s.env_names, EnvNames::Relaxed);

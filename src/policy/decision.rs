@@ -108,6 +108,9 @@ pub struct Decision {
     pub audit: BTreeMap<RuleId, Vec<String>>,
     /// Every violation with the action it was handled with (for metrics).
     pub tally: Vec<(RuleId, Action)>,
+    /// The texts of the violations that were warned or audited, with their
+    /// rule (what Events report for controller-owned Pods).
+    pub reported: Vec<(RuleId, String)>,
 }
 
 impl Decision {
@@ -133,6 +136,9 @@ pub fn decide(findings: &[Finding], action_of: impl Fn(RuleId) -> Action) -> Dec
             decision.tally.push((finding.rule, action));
         }
         let text = finding.text();
+        if finding.severity != Severity::Unknown && matches!(action, Action::Warn | Action::Audit) {
+            decision.reported.push((finding.rule, text.clone()));
+        }
         match action {
             Action::Deny => {
                 let class = finding.rule.denial();
@@ -179,6 +185,7 @@ mod tests {
         );
         // unknowns are reported but not counted as violations
         assert_eq!(d.tally, vec![(RuleId::PodSecretExists, Action::Deny), (RuleId::PodSecretExists, Action::Warn)]);
+        assert_eq!(d.reported, vec![(RuleId::PodSecretExists, d.warnings[0].clone())]);
     }
 
     #[test]

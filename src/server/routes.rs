@@ -15,7 +15,7 @@ use axum::routing::post;
 use tracing::{Instrument, field::Empty};
 
 use crate::admission::{Admission, Outcome, Webhook, answer};
-use crate::cluster::View;
+use crate::cluster::{EventSink, View};
 use crate::metrics::Metrics;
 
 /// What the webhook handlers share.
@@ -31,6 +31,8 @@ pub struct WebhookState {
     pub max_body_bytes: usize,
     /// A body must arrive within this time, or 408.
     pub body_timeout: Duration,
+    /// Where Event intents go (never waited for).
+    pub events: EventSink,
 }
 
 /// The webhook Router.
@@ -87,7 +89,8 @@ async fn review(state: WebhookState, webhook: Webhook, request: Request) -> Resp
     let now = crate::app::now_unix();
     let result = answer(&state.admission, webhook, &body, &state.view, now).instrument(span.clone()).await;
     match result {
-        Ok(answer) => {
+        Ok(mut answer) => {
+            state.events.emit(std::mem::take(&mut answer.events));
             let elapsed = start.elapsed();
             state.metrics.record(&answer.summary, elapsed.as_secs_f64());
             let summary = &answer.summary;

@@ -33,7 +33,21 @@ struct Objects {
     service_accounts: BTreeMap<(String, String), Value>,
 }
 
+/// How the mock's Events API behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventsApi {
+    /// Records and answers 201.
+    Working,
+    /// Answers 500.
+    Failing,
+    /// Records the request, then answers only once [`MockApi::unblock_events`] is called.
+    Blocked,
+}
+
 struct Inner {
+    events_api: Mutex<EventsApi>,
+    recorded_events: Mutex<Vec<Value>>,
+    unblock: watch::Receiver<bool>,
     objects: Mutex<Objects>,
     events: broadcast::Sender<(&'static str, Value)>,
     seen: Mutex<Vec<Seen>>,
@@ -49,13 +63,18 @@ pub struct MockApi {
     pub addr: SocketAddr,
     inner: Arc<Inner>,
     release: Arc<watch::Sender<bool>>,
+    unblock: Arc<watch::Sender<bool>>,
 }
 
 impl MockApi {
     /// Start it. With `hold_lists`, list requests wait for [`MockApi::release_lists`].
     pub async fn start(hold_lists: bool, failing_lists: usize) -> MockApi {
         let (release, release_lists) = watch::channel(!hold_lists);
+        let (unblock, unblock_rx) = watch::channel(false);
         let inner = Arc::new(Inner {
+            events_api: Mutex::new(EventsApi::Working),
+            recorded_events: Mutex::new(Vec::new()),
+            unblock: unblock_rx,
             objects: Mutex::new(Objects::default()),
             events: broadcast::channel(64).0,
             seen: Mutex::new(Vec::new()),
@@ -68,11 +87,13 @@ impl MockApi {
             .route("/api/v1/serviceaccounts", get(list_or_watch_service_accounts))
             .route("/api/v1/namespaces/{ns}/secrets/{name}", get(get_secret))
             .route("/api/v1/namespaces/{ns}/serviceaccounts/{name}", get(get_service_account))
+            .route("/apis/events.k8s.io/v1/namespaces/{ns}/events", axum::routing::post(create_event))
+            .route("/apis/events.k8s.io/v1/namespaces/{ns}/events/{name}", axum::routing::patch(patch_event))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        MockApi { addr, inner, release: Arc::new(release) }
+        MockApi { addr, inner, release: Arc::new(release), unblock: Arc::new(unblock) }
     }
 
     /// A kube client for it.
@@ -109,6 +130,21 @@ impl MockApi {
         let mut object = secret;
         object["metadata"]["resourceVersion"] = rv.into();
         let _ = self.inner.events.send(("secrets", json!({"type": kind, "object": object})));
+    }
+
+    /// Set how the Events API behaves.
+    pub fn set_events_api(&self, mode: EventsApi) {
+        *self.inner.events_api.lock().unwrap() = mode;
+    }
+
+    /// Let blocked Event requests answer.
+    pub fn unblock_events(&self) {
+        let _ = self.unblock.send(true);
+    }
+
+    /// Every Event POSTed or PATCHed so far (bodies, with `"_verb"` added).
+    pub fn events(&self) -> Vec<Value> {
+        self.inner.recorded_events.lock().unwrap().clone()
     }
 
     /// Every request so far.
@@ -256,4 +292,32 @@ async fn get_service_account(
     headers: HeaderMap,
 ) -> Response {
     get_one(&inner, "serviceaccounts", ns, name, &headers)
+}
+
+async fn record_event(inner: Arc<Inner>, verb: &str, body: axum::body::Bytes) -> Response {
+    let mut event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    event["_verb"] = verb.into();
+    inner.recorded_events.lock().unwrap().push(event.clone());
+    let mode = *inner.events_api.lock().unwrap();
+    match mode {
+        EventsApi::Failing => json_body(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"kind": "Status", "apiVersion": "v1",
+            "status": "Failure", "message": "events are down", "reason": "InternalError", "code": 500}),
+        ),
+        EventsApi::Blocked => {
+            let mut unblock = inner.unblock.clone();
+            let _ = unblock.wait_for(|u| *u).await;
+            json_body(StatusCode::CREATED, event)
+        }
+        EventsApi::Working => json_body(StatusCode::CREATED, event),
+    }
+}
+
+async fn create_event(State(inner): State<Arc<Inner>>, body: axum::body::Bytes) -> Response {
+    record_event(inner, "POST", body).await
+}
+
+async fn patch_event(State(inner): State<Arc<Inner>>, body: axum::body::Bytes) -> Response {
+    record_event(inner, "PATCH", body).await
 }

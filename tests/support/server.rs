@@ -46,6 +46,14 @@ pub fn config(files: &secretgate::app::certs::Generated, view: ViewSource) -> Se
         header_read_timeout: Duration::from_secs(5),
         body_read_timeout: Duration::from_secs(10),
         shutdown_grace_period: Duration::from_secs(5),
+        events: Some(secretgate::app::serve::EventsConfig {
+            limits: secretgate::cluster::EventLimits {
+                dedup_window: Duration::from_secs(600),
+                per_second: 50,
+                timeout: Duration::from_millis(500),
+            },
+            instance: "test".into(),
+        }),
     }
 }
 
