@@ -25,8 +25,16 @@ fn looks_like_json(text: &str) -> bool {
 /// stream. Empty YAML documents are skipped.
 pub fn parse_all(text: &str) -> Result<Vec<Value>, DocumentError> {
     if looks_like_json(text) {
-        return serde_json::from_str(text).map(|v| vec![v]).map_err(|e| json_error(&e));
+        match serde_json::from_str(text) {
+            Ok(value) => return Ok(vec![value]),
+            // JSON is YAML: `{...}\n---\n{...}` is a valid multi-document stream
+            Err(json) => return parse_yaml(text).map_err(|_| json_error(&json)),
+        }
     }
+    parse_yaml(text)
+}
+
+fn parse_yaml(text: &str) -> Result<Vec<Value>, DocumentError> {
     // YAML 1.2 booleans: only `true` and `false`. YAML 1.1 would read the
     // policy file's `action: off` (and `on`, `yes`, `no`) as a boolean.
     let options = serde_saphyr::options! { strict_booleans: true };
@@ -59,7 +67,8 @@ pub fn json_error(error: &serde_json::Error) -> DocumentError {
     DocumentError(message)
 }
 
-fn yaml_error(error: &serde_saphyr::Error) -> DocumentError {
+/// A YAML error, located, without the excerpt of the source.
+pub fn yaml_error(error: &serde_saphyr::Error) -> DocumentError {
     // `without_snippet` drops the excerpt of the source that the default
     // rendering shows, which for a Secret would print its values.
     let plain = error.without_snippet().to_string();
@@ -135,6 +144,13 @@ mod tests {
     }
 
     #[test]
+    fn json_documents_in_a_yaml_stream() {
+        assert_eq!(parse_all("{\"a\": 1}\n---\n{\"b\": 2}\n").unwrap().len(), 2);
+        // a broken JSON document is reported as JSON
+        assert_eq!(parse_all("{\"a\": ").unwrap_err().to_string(), "unexpected end of input");
+    }
+
+    #[test]
     fn counts_documents() {
         assert_eq!(parse_one("").unwrap_err().to_string(), "the input is empty");
         assert_eq!(parse_one("a: 1\n---\nb: 2\n").unwrap_err().to_string(), "expected one document, found 2");
@@ -154,8 +170,8 @@ mod tests {
     fn json_errors_are_located_without_values() {
         let err = parse_one(r#"{"data": {"password": "hunter2""#).unwrap_err().to_string();
         assert_eq!(err, "unexpected end of input");
-        let err = parse_one(r#"{"data": hunter2}"#).unwrap_err().to_string();
-        assert_eq!(err, "invalid JSON at line 1 column 10");
+        let err = parse_one(r#"{"data": [hunter2}"#).unwrap_err().to_string();
+        assert_eq!(err, "invalid JSON at line 1 column 11");
     }
 
     #[test]

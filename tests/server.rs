@@ -263,7 +263,7 @@ async fn a_bad_serving_pair_stops_startup_naming_the_flag() {
         (files.key.clone(), files.key.clone(), "--tls-cert-file"),
     ];
     for (cert, key, flag) in cases {
-        let mut cfg = support::server::config(&files, secretgate::app::serve::ViewSource::Snapshot(Default::default()));
+        let mut cfg = support::server::config(&files, secretgate::app::serve::ViewSource::Snapshot(Box::default()));
         cfg.tls.cert = cert;
         cfg.tls.key = key;
         let error = match secretgate::app::serve::start(cfg).await {

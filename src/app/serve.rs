@@ -33,7 +33,7 @@ const DEV_DIR: &str = "certs/dev";
 /// Where the cluster view comes from.
 pub enum ViewSource {
     /// A static snapshot.
-    Snapshot(Snapshot),
+    Snapshot(Box<Snapshot>),
     /// The live cluster.
     Live {
         /// A configured client.
@@ -193,13 +193,15 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
         None => Settings::default(),
     };
     let view = if !policy.cluster.is_empty() {
-        ViewSource::Snapshot(Snapshot::load(&policy.cluster).map_err(|e| flag_error(format!("--cluster {e}")))?)
+        ViewSource::Snapshot(Box::new(
+            Snapshot::load(&policy.cluster).map_err(|e| flag_error(format!("--cluster {e}")))?,
+        ))
     } else if dev {
         let mut snapshot = Snapshot::default();
         snapshot
             .add_text(Path::new("examples/cluster/apps.yaml"), EXAMPLE_CLUSTER)
             .map_err(|e| flag_error(format!("the embedded example cluster: {e}")))?;
-        ViewSource::Snapshot(snapshot)
+        ViewSource::Snapshot(Box::new(snapshot))
     } else {
         let client = kube::Client::try_default().await.map_err(|e| StartError {
             code: 1,
@@ -265,7 +267,7 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
     let (view, kind, events) = match config.view {
         ViewSource::Snapshot(snapshot) => {
             let events = if config.events.is_some() { EventSink::Log } else { EventSink::Discard };
-            (View::Static(Arc::new(snapshot)), "snapshot", events)
+            (View::Static(Arc::from(snapshot)), "snapshot", events)
         }
         ViewSource::Live { client, secret_view } => {
             let events = match &config.events {

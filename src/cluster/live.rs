@@ -18,7 +18,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Client, Resource};
 
 use crate::metrics::{Confirmation, Metrics};
-use crate::policy::view::Objects;
+use crate::policy::view::{Interned, Objects};
 use crate::policy::{Inventory, ObjectKey, SecretSummary, ServiceAccountSummary};
 
 /// How much of each Secret the process receives.
@@ -191,7 +191,7 @@ fn summarise_service_account(sa: &ServiceAccount) -> Summarised<ServiceAccountSu
 
 /// Apply a watcher's events to `objects` (the reflector): the initial list is
 /// buffered and swapped in whole at `InitDone`, which marks `synced`.
-async fn drive<K, V>(
+async fn drive<K, V: Interned>(
     stream: impl Stream<Item = Result<Event<K>, watcher::Error>>,
     summarise: fn(&K) -> Summarised<V>,
     objects: &Objects<V>,

@@ -2,10 +2,15 @@
 //! holding Namespaces, ServiceAccounts and Secrets. Secret values are never
 //! decoded or kept: only key names, type and the token annotation.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Deserialize;
+use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::documents::{self, describe_serde_message};
@@ -74,69 +79,225 @@ impl Snapshot {
     /// Add the documents of one file's text (`origin` names it in messages).
     pub fn add_text(&mut self, origin: &Path, text: &str) -> Result<(), SnapshotError> {
         let document_error = |reason: String| SnapshotError::Document { path: origin.to_path_buf(), reason };
-        let docs = documents::parse_all(text).map_err(|e| document_error(e.to_string()))?;
+        let docs = read_documents(text).map_err(|e| document_error(e.to_string()));
+        READ_CACHE.take();
+        let docs = docs?;
         for (index, doc) in docs.into_iter().enumerate() {
-            self.add_document(doc).map_err(|reason| document_error(format!("document {}: {reason}", index + 1)))?;
+            for entry in doc.0 {
+                self.apply(entry).map_err(|reason| document_error(format!("document {}: {reason}", index + 1)))?;
+            }
         }
         Ok(())
     }
 
-    fn add_document(&mut self, doc: Value) -> Result<(), String> {
-        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
-        if kind == "List" || (kind.ends_with("List") && doc.get("items").is_some()) {
-            let Some(Value::Array(items)) = doc.get("items") else {
-                return Err(format!("{kind} without an items array"));
-            };
-            for (i, item) in items.iter().enumerate() {
-                self.add_object(item).map_err(|e| format!("items[{i}]: {e}"))?;
-            }
-            return Ok(());
-        }
-        self.add_object(&doc)
-    }
-
-    fn add_object(&mut self, object: &Value) -> Result<(), String> {
-        let kind = object.get("kind").and_then(Value::as_str).ok_or("missing kind")?;
-        let api_version = object.get("apiVersion").and_then(Value::as_str).ok_or("missing apiVersion")?;
-        let metadata: ObjectMeta = match object.get("metadata") {
-            Some(m) => serde_json::from_value(m.clone())
-                .map_err(|e| format!("metadata: {}", describe_serde_message(&e.to_string())))?,
-            None => ObjectMeta::default(),
-        };
-        let name = metadata.name.as_deref().filter(|n| !n.is_empty());
-        let Some(name) = name else {
-            return Err(format!("{kind} without metadata.name"));
-        };
-        let namespace = metadata.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or("default");
-        let replaced = match (api_version, kind) {
-            ("v1", "Namespace") => {
+    fn apply(&mut self, entry: Entry) -> Result<(), String> {
+        let replaced = match entry {
+            Entry::Namespace => {
                 self.namespaces += 1;
-                false
+                return Ok(());
             }
-            ("v1", "ServiceAccount") => {
-                let sa: ServiceAccount = serde_json::from_value(object.clone()).map_err(|e| {
-                    format!("ServiceAccount {namespace}/{name}: {}", describe_serde_message(&e.to_string()))
-                })?;
-                let summary = ServiceAccountSummary::from_service_account(&sa);
-                self.inventory.service_accounts.insert(namespace, name, summary)
+            Entry::Ignored(note) => {
+                self.notes.push(note);
+                return Ok(());
             }
-            ("v1", "Secret") => {
-                let summary =
-                    secret_summary(object, &metadata).map_err(|e| format!("Secret {namespace}/{name}: {e}"))?;
-                self.inventory.secrets.insert(namespace, name, summary)
+            Entry::Invalid(reason) => return Err(reason),
+            Entry::Secret { namespace, name, summary } => {
+                let replaced = self.inventory.secrets.insert_owned(&namespace, name.clone(), summary);
+                replaced.then(|| format!("Secret {namespace}/{name}"))
             }
-            _ => {
-                self.notes.push(format!(
-                    "ignored {api_version} {kind} {namespace}/{name}: not a Namespace, ServiceAccount or Secret"
-                ));
-                false
+            Entry::ServiceAccount { namespace, name, summary } => {
+                let replaced = self.inventory.service_accounts.insert_owned(&namespace, name.clone(), summary);
+                replaced.then(|| format!("ServiceAccount {namespace}/{name}"))
             }
         };
-        if replaced {
-            self.notes.push(format!("{kind} {namespace}/{name} is defined more than once; the last definition wins"));
+        if let Some(what) = replaced {
+            self.notes.push(format!("{what} is defined more than once; the last definition wins"));
         }
         Ok(())
     }
+}
+
+/// Every document of a file, each already reduced to entries.
+fn read_documents(text: &str) -> Result<Vec<Doc>, documents::DocumentError> {
+    if text.trim_start().starts_with(['{', '[']) {
+        match serde_json::from_str::<Doc>(text) {
+            Ok(doc) => return Ok(vec![doc]),
+            // JSON is YAML: `{...}\n---\n{...}` is a valid multi-document stream
+            Err(json) => return read_yaml(text).map_err(|_| documents::json_error(&json)),
+        }
+    }
+    read_yaml(text)
+}
+
+fn read_yaml(text: &str) -> Result<Vec<Doc>, documents::DocumentError> {
+    let options = serde_saphyr::options! { strict_booleans: true };
+    serde_saphyr::from_str_multiple_with_options::<Doc, Vec<Doc>>(text, options).map_err(|e| documents::yaml_error(&e))
+}
+
+/// What one object of a snapshot becomes.
+enum Entry {
+    Namespace,
+    Secret { namespace: Arc<str>, name: Box<str>, summary: SecretSummary },
+    ServiceAccount { namespace: Arc<str>, name: Box<str>, summary: ServiceAccountSummary },
+    Ignored(String),
+    Invalid(String),
+}
+
+/// One document, reduced to entries as it is read: a list's items are
+/// deserialized and summarised one at a time, so a 40 MB list never exists
+/// in memory as one tree.
+struct Doc(Vec<Entry>);
+
+impl<'de> Deserialize<'de> for Doc {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(DocVisitor)
+    }
+}
+
+struct DocVisitor;
+
+impl<'de> Visitor<'de> for DocVisitor {
+    type Value = Doc;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a Kubernetes object or list")
+    }
+
+    fn visit_unit<E>(self) -> Result<Doc, E> {
+        Ok(Doc(Vec::new()))
+    }
+
+    fn visit_none<E>(self) -> Result<Doc, E> {
+        Ok(Doc(Vec::new()))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Doc, A::Error> {
+        let mut fields = serde_json::Map::new();
+        let mut items = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "items" {
+                items = Some(map.next_value::<Items>()?.0);
+            } else {
+                fields.insert(key, map.next_value::<Value>()?);
+            }
+        }
+        Ok(Doc(match items {
+            Some(entries) => entries,
+            None => vec![summarise(&Value::Object(fields))],
+        }))
+    }
+}
+
+/// The `items` of a list, each summarised as soon as it is read.
+struct Items(Vec<Entry>);
+
+impl<'de> Deserialize<'de> for Items {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ItemsVisitor;
+        impl<'de> Visitor<'de> for ItemsVisitor {
+            type Value = Items;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an items array")
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Items, S::Error> {
+                let mut entries = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                let mut index = 0;
+                while let Some(item) = seq.next_element::<Value>()? {
+                    entries.push(match summarise(&item) {
+                        Entry::Invalid(reason) => Entry::Invalid(format!("items[{index}]: {reason}")),
+                        entry => entry,
+                    });
+                    index += 1;
+                }
+                Ok(Items(entries))
+            }
+        }
+        deserializer.deserialize_seq(ItemsVisitor)
+    }
+}
+
+/// Reduce one object to what the inventory keeps.
+fn summarise(object: &Value) -> Entry {
+    match try_summarise(object) {
+        Ok(entry) => entry,
+        Err(reason) => Entry::Invalid(reason),
+    }
+}
+
+/// Values repeated across a snapshot's objects, shared while reading so that
+/// 100k Secrets do not each allocate (and free) their own copies.
+#[derive(Default)]
+struct ReadCache {
+    namespaces: HashMap<String, Arc<str>>,
+    key_sets: HashMap<String, Arc<[Box<str>]>>,
+    joined: String,
+}
+
+thread_local! {
+    static READ_CACHE: RefCell<ReadCache> = RefCell::default();
+}
+
+fn shared_namespace(namespace: &str) -> Arc<str> {
+    READ_CACHE.with_borrow_mut(|cache| {
+        if let Some(shared) = cache.namespaces.get(namespace) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = namespace.into();
+        cache.namespaces.insert(namespace.to_string(), shared.clone());
+        shared
+    })
+}
+
+/// The sorted, deduplicated key set, shared with every Secret that has it.
+fn shared_keys(keys: &mut Vec<&str>) -> Arc<[Box<str>]> {
+    keys.sort_unstable();
+    keys.dedup();
+    READ_CACHE.with_borrow_mut(|cache| {
+        let ReadCache { key_sets, joined, .. } = cache;
+        joined.clear();
+        for key in keys.iter() {
+            joined.push_str(key);
+            joined.push('\0');
+        }
+        if let Some(shared) = key_sets.get(joined.as_str()) {
+            return shared.clone();
+        }
+        let shared: Arc<[Box<str>]> = keys.iter().map(|k| Box::<str>::from(*k)).collect();
+        key_sets.insert(joined.clone(), shared.clone());
+        shared
+    })
+}
+
+fn try_summarise(object: &Value) -> Result<Entry, String> {
+    let kind = object.get("kind").and_then(Value::as_str).ok_or("missing kind")?;
+    let api_version = object.get("apiVersion").and_then(Value::as_str).ok_or("missing apiVersion")?;
+    let metadata: ObjectMeta = match object.get("metadata") {
+        Some(m) => {
+            ObjectMeta::deserialize(m).map_err(|e| format!("metadata: {}", describe_serde_message(&e.to_string())))?
+        }
+        None => ObjectMeta::default(),
+    };
+    let Some(name) = metadata.name.as_deref().filter(|n| !n.is_empty()) else {
+        return Err(format!("{kind} without metadata.name"));
+    };
+    let namespace = metadata.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or("default");
+    Ok(match (api_version, kind) {
+        ("v1", "Namespace") => Entry::Namespace,
+        ("v1", "ServiceAccount") => {
+            let sa = ServiceAccount::deserialize(object).map_err(|e| {
+                format!("ServiceAccount {namespace}/{name}: {}", describe_serde_message(&e.to_string()))
+            })?;
+            let summary = ServiceAccountSummary::from_service_account(&sa);
+            Entry::ServiceAccount { namespace: shared_namespace(namespace), name: name.into(), summary }
+        }
+        ("v1", "Secret") => {
+            let summary = secret_summary(object, &metadata).map_err(|e| format!("Secret {namespace}/{name}: {e}"))?;
+            Entry::Secret { namespace: shared_namespace(namespace), name: name.into(), summary }
+        }
+        _ => Entry::Ignored(format!(
+            "ignored {api_version} {kind} {namespace}/{name}: not a Namespace, ServiceAccount or Secret"
+        )),
+    })
 }
 
 /// Summarise a Secret document from its key names, without decoding a value.
@@ -155,9 +316,11 @@ fn secret_summary(object: &Value, metadata: &ObjectMeta) -> Result<SecretSummary
         Some(Value::String(t)) => t,
         Some(_) => return Err("type must be a string".to_string()),
     };
-    let mut summary = SecretSummary::with_keys(secret_type, &keys);
-    summary.names_service_account = SecretSummary::from_metadata(metadata).names_service_account;
-    Ok(summary)
+    Ok(SecretSummary {
+        secret_type: Some(secret_type.into()),
+        keys: Some(shared_keys(&mut keys)),
+        names_service_account: SecretSummary::from_metadata(metadata).names_service_account,
+    })
 }
 
 /// The snapshot files a path stands for, sorted for a stable load order.

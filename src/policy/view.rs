@@ -4,8 +4,8 @@
 //!
 //! Secret values never enter a summary: only type, key names and flags.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -37,10 +37,11 @@ pub trait ClusterView: Send + Sync {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecretSummary {
     /// `type` (`Opaque` when unset); `None` when only metadata is watched.
-    pub secret_type: Option<Box<str>>,
+    /// Shared between Secrets of the same type.
+    pub secret_type: Option<Arc<str>>,
     /// Sorted key names of `data` (and `stringData`); `None` when only
-    /// metadata is watched.
-    pub keys: Option<Box<[Box<str>]>>,
+    /// metadata is watched. Shared between Secrets with the same keys.
+    pub keys: Option<Arc<[Box<str>]>>,
     /// Whether the annotation `kubernetes.io/service-account.name` is set,
     /// which identifies token Secrets even when the type is not known.
     pub names_service_account: bool,
@@ -64,7 +65,7 @@ impl SecretSummary {
         };
         SecretSummary {
             secret_type: Some(secret_type.into()),
-            keys: Some(keys.into_boxed_slice()),
+            keys: Some(keys.into()),
             names_service_account: names_service_account(&secret.metadata),
         }
     }
@@ -159,6 +160,73 @@ impl ServiceAccountSummary {
     }
 }
 
+/// Shared copies of repeated values: most Secrets of a cluster have one of a
+/// few key sets (`tls.crt`/`tls.key`, `.dockerconfigjson`, ...), so 100k
+/// summaries hold a handful of key lists, not 100k.
+#[derive(Debug, Default)]
+pub struct Interner {
+    key_sets: Mutex<Shared<[Box<str>]>>,
+    types: Mutex<Shared<str>>,
+}
+
+/// A set of shared values, pruned of unused ones as it grows.
+#[derive(Debug)]
+struct Shared<T: ?Sized> {
+    values: HashSet<Arc<T>>,
+    prune_at: usize,
+}
+
+impl<T: ?Sized> Default for Shared<T> {
+    fn default() -> Self {
+        Shared { values: HashSet::new(), prune_at: 1024 }
+    }
+}
+
+impl<T: ?Sized + Eq + std::hash::Hash> Shared<T> {
+    fn intern(&mut self, value: Arc<T>) -> Arc<T> {
+        if let Some(shared) = self.values.get(&value) {
+            return shared.clone();
+        }
+        if self.values.len() >= self.prune_at {
+            // drop values nobody but the set holds any more
+            self.values.retain(|v| Arc::strong_count(v) > 1);
+            self.prune_at = (self.values.len() * 2).max(1024);
+        }
+        self.values.insert(value.clone());
+        value
+    }
+}
+
+impl Interner {
+    fn key_set(&self, keys: Arc<[Box<str>]>) -> Arc<[Box<str>]> {
+        self.key_sets.lock().unwrap_or_else(|e| e.into_inner()).intern(keys)
+    }
+
+    fn secret_type(&self, secret_type: Arc<str>) -> Arc<str> {
+        self.types.lock().unwrap_or_else(|e| e.into_inner()).intern(secret_type)
+    }
+}
+
+/// Values an [`Objects`] map stores: they may share parts through an [`Interner`].
+pub trait Interned: Sized {
+    /// This value with its shareable parts replaced by shared copies.
+    fn interned(self, _interner: &Interner) -> Self {
+        self
+    }
+}
+
+impl Interned for SecretSummary {
+    fn interned(self, interner: &Interner) -> Self {
+        SecretSummary {
+            secret_type: self.secret_type.map(|t| interner.secret_type(t)),
+            keys: self.keys.map(|k| interner.key_set(k)),
+            names_service_account: self.names_service_account,
+        }
+    }
+}
+
+impl Interned for ServiceAccountSummary {}
+
 /// Objects of one namespace, by name.
 type ByName<V> = HashMap<Box<str>, Arc<V>>;
 
@@ -166,15 +234,16 @@ type ByName<V> = HashMap<Box<str>, Arc<V>>;
 #[derive(Debug)]
 pub struct Objects<V> {
     by_namespace: RwLock<HashMap<Box<str>, ByName<V>>>,
+    interner: Interner,
 }
 
 impl<V> Default for Objects<V> {
     fn default() -> Self {
-        Objects { by_namespace: RwLock::new(HashMap::new()) }
+        Objects { by_namespace: RwLock::new(HashMap::new()), interner: Interner::default() }
     }
 }
 
-impl<V> Objects<V> {
+impl<V: Interned> Objects<V> {
     /// Look up `namespace/name`.
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<V>> {
         let map = self.by_namespace.read().unwrap_or_else(|e| e.into_inner());
@@ -183,8 +252,20 @@ impl<V> Objects<V> {
 
     /// Insert or replace `namespace/name`. Returns whether it replaced one.
     pub fn insert(&self, namespace: &str, name: &str, value: V) -> bool {
+        let value = value.interned(&self.interner);
         let mut map = self.by_namespace.write().unwrap_or_else(|e| e.into_inner());
         map.entry(namespace.into()).or_default().insert(name.into(), Arc::new(value)).is_some()
+    }
+
+    /// [`Objects::insert`] with an owned name (it becomes the map key).
+    pub fn insert_owned(&self, namespace: &str, name: Box<str>, value: V) -> bool {
+        let value = value.interned(&self.interner);
+        let mut map = self.by_namespace.write().unwrap_or_else(|e| e.into_inner());
+        let names = match map.get_mut(namespace) {
+            Some(names) => names,
+            None => map.entry(namespace.into()).or_default(),
+        };
+        names.insert(name, Arc::new(value)).is_some()
     }
 
     /// Remove `namespace/name`.
@@ -202,6 +283,7 @@ impl<V> Objects<V> {
     pub fn replace_all(&self, entries: impl IntoIterator<Item = (String, String, V)>) {
         let mut fresh: HashMap<Box<str>, ByName<V>> = HashMap::new();
         for (namespace, name, value) in entries {
+            let value = value.interned(&self.interner);
             fresh.entry(namespace.into()).or_default().insert(name.into(), Arc::new(value));
         }
         *self.by_namespace.write().unwrap_or_else(|e| e.into_inner()) = fresh;
@@ -311,6 +393,29 @@ mod tests {
         assert!(s.lists_image_pull_secret("regcred"));
         assert_eq!(s.mount_path("db"), Some("/etc/db"));
         assert_eq!(s.mount_path("other"), None);
+    }
+
+    impl Interned for i32 {}
+
+    #[test]
+    fn key_sets_and_types_are_shared() {
+        let objects = Objects::default();
+        objects.insert("a", "x", SecretSummary::with_keys("Opaque", &["u", "p"]));
+        objects.insert("b", "y", SecretSummary::with_keys("Opaque", &["p", "u"]));
+        let (x, y) = (objects.get("a", "x").unwrap(), objects.get("b", "y").unwrap());
+        assert!(Arc::ptr_eq(x.keys.as_ref().unwrap(), y.keys.as_ref().unwrap()));
+        assert!(Arc::ptr_eq(x.secret_type.as_ref().unwrap(), y.secret_type.as_ref().unwrap()));
+        objects.insert("c", "z", SecretSummary::with_keys("Opaque", &["other"]));
+        assert!(!Arc::ptr_eq(x.keys.as_ref().unwrap(), objects.get("c", "z").unwrap().keys.as_ref().unwrap()));
+    }
+
+    #[test]
+    fn unused_shared_values_are_pruned() {
+        let mut shared: Shared<str> = Shared::default();
+        for i in 0..5000 {
+            let _ = shared.intern(Arc::from(format!("t{i}").as_str()));
+        }
+        assert!(shared.values.len() < 2100, "{}", shared.values.len());
     }
 
     #[test]

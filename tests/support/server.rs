@@ -60,7 +60,7 @@ pub fn config(files: &secretgate::app::certs::Generated, view: ViewSource) -> Se
 /// Start a server on the fixture snapshot.
 pub async fn start_snapshot_server(tweak: impl FnOnce(&mut ServeConfig)) -> TestServer {
     let (dir, files) = certificates();
-    let mut cfg = config(&files, ViewSource::Snapshot(fixture_snapshot()));
+    let mut cfg = config(&files, ViewSource::Snapshot(Box::new(fixture_snapshot())));
     tweak(&mut cfg);
     let running = start(cfg).await.unwrap_or_else(|e| panic!("server did not start: {}", e.message));
     TestServer { running, ca: std::fs::read(&files.ca).unwrap(), dir }
