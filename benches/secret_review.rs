@@ -60,6 +60,11 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    let text = b64(&blob);
+    group.bench_function("1MiB/is_base64", |b| b.iter(|| secretgate::policy::secret::is_base64(black_box(&text))));
+    group.bench_function("1MiB/base64_decode", |b| {
+        b.iter(|| base64::engine::general_purpose::STANDARD.decode(black_box(&text)).unwrap())
+    });
     group.finish();
 }
 

@@ -13,6 +13,7 @@ mod labels;
 pub mod patch;
 pub mod redact;
 pub mod respond;
+mod single_pass;
 mod subject;
 
 pub use answer::answer;

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use proptest::prelude::*;
-use secretgate::admission::patch::diff;
+use secretgate::admission::patch::pod_patch;
 use secretgate::policy::pod::mutate::mutate_pod;
 use secretgate::policy::settings::PullSecretMode;
 use secretgate::policy::{Context, Inventory, PodScope, SecretSummary, ServiceAccountSummary, Settings, validate_pod};
@@ -170,11 +170,12 @@ proptest! {
         let settings = settings(&case);
         let ctx = Context { settings: &settings, view: &view, now_unix: 0 };
         let mutation = mutate_pod(&before, NS, &ctx);
-        let after = mutation.pod.clone().unwrap_or_else(|| before.clone());
+        let after = mutation.pod(&before).unwrap_or_else(|| before.clone());
 
         // the patch applies to the raw object and yields exactly the intended Pod
-        let patch = serde_json::to_value(diff(&before, &after)).unwrap();
-        prop_assert_eq!(mutation.pod.is_none(), patch.as_array().unwrap().is_empty());
+        let changes = mutation.changes.clone().unwrap_or_default();
+        let patch = serde_json::to_value(pod_patch(&before, &changes)).unwrap();
+        prop_assert_eq!(mutation.changes.is_none(), patch.as_array().unwrap().is_empty());
         let mut patched = raw.clone();
         rfc6902::apply(&mut patched, &patch).map_err(|e| TestCaseError::fail(format!("patch does not apply: {e}")))?;
         let patched_pod: Pod = serde_json::from_value(patched.clone()).unwrap();
@@ -188,7 +189,7 @@ proptest! {
 
         // a second pass changes nothing
         let again = mutate_pod(&after, NS, &ctx);
-        prop_assert!(again.pod.is_none(), "second pass changed the Pod: {:?}", again.pod);
+        prop_assert!(again.changes.is_none(), "second pass changed the Pod: {:?}", again.changes);
 
         // every injected mount is read-only and its volume exists
         let spec = after.spec.as_ref().unwrap();

@@ -4,7 +4,7 @@
 
 use tracing::Span;
 
-use super::decode::{Unusable, decode};
+use super::decode::Unusable;
 use super::dispatch::{Admission, Answer};
 use super::labels::Webhook;
 use crate::cluster::View;
@@ -18,7 +18,7 @@ pub async fn answer(
     view: &View,
     now_unix: i64,
 ) -> Result<Answer, Unusable> {
-    let prepared = admission.prepare(webhook, decode(body)?)?;
+    let prepared = admission.prepare(webhook, admission.decode(webhook, body)?)?;
     let span = Span::current();
     span.record("uid", prepared.uid());
     span.record("kind", prepared.kind().as_str());

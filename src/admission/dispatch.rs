@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation as KubeOperation};
 
-use super::decode::{Unusable, decode};
+use super::decode::{Decoded, Unusable};
 use super::events::{self, EventIntent};
 use super::labels::{KindLabel, Outcome, Webhook};
 use super::respond;
@@ -126,19 +126,24 @@ impl Admission {
         view: &dyn ClusterView,
         now_unix: i64,
     ) -> Result<Answer, Unusable> {
-        let prepared = self.prepare(webhook, decode(body)?)?;
+        let prepared = self.prepare(webhook, self.decode(webhook, body)?)?;
         let evaluation = self.evaluate(&prepared, view, now_unix);
         Ok(self.respond(&prepared, evaluation))
     }
 
     /// Take the typed subject out of a decoded request.
-    pub fn prepare(
-        &self,
-        webhook: Webhook,
-        mut request: AdmissionRequest<DynamicObject>,
-    ) -> Result<Prepared, Unusable> {
-        let subject = Subject::take(webhook, &mut request, &self.settings)?;
-        Ok(Prepared { request, webhook, subject })
+    pub fn prepare(&self, webhook: Webhook, mut decoded: Decoded<'_>) -> Result<Prepared, Unusable> {
+        let subject = Subject::take(webhook, &mut decoded, &self.settings)?;
+        Ok(Prepared { request: decoded.request, webhook, subject })
+    }
+
+    /// Decode a body for `webhook`: objects go straight into the types the
+    /// dispatch will want.
+    pub fn decode<'a>(&self, webhook: Webhook, body: &'a [u8]) -> Result<Decoded<'a>, Unusable> {
+        let choose = |kind: &kube::core::GroupVersionKind, subresource: &str, operation: &KubeOperation| {
+            Subject::target(webhook, kind, subresource, operation)
+        };
+        super::decode::decode_for(body, &choose)
     }
 
     /// Run the policy on a prepared request.
@@ -149,7 +154,7 @@ impl Admission {
         let own_action = |rule: RuleId| settings.action(rule);
         match &prepared.subject {
             Subject::Secret { secret, old, operation } => {
-                let report = policy::validate_secret(secret, old.as_deref(), *operation, &ctx);
+                let report = policy::secret::validate_encoded_secret(secret, old.as_deref(), *operation, &ctx);
                 Evaluation::of(policy::decide(&report.findings, own_action), report.unresolved)
             }
             Subject::Pod { pod, old, ephemeral } => {
@@ -178,7 +183,7 @@ impl Admission {
             }
             Subject::MutatePod { pod } => {
                 let mutation = policy::pod::mutate::mutate_pod(pod, namespace, &ctx);
-                let patch = mutation.pod.map(|after| super::patch::diff(&**pod, &after)).filter(|p| !p.0.is_empty());
+                let patch = mutation.changes.map(|c| super::patch::pod_patch(pod, &c)).filter(|p| !p.0.is_empty());
                 Evaluation {
                     patch,
                     warnings: mutation.warnings,

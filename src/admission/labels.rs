@@ -1,7 +1,7 @@
 //! Fixed label sets: which webhook, which kind, how it ended.
 
-use kube::core::DynamicObject;
 use kube::core::admission::AdmissionRequest;
+use kube::core::{DynamicObject, GroupVersionKind};
 
 /// Which webhook is answering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -63,7 +63,12 @@ impl KindLabel {
 
     /// The label of a request's kind (the kind the webhook registered for).
     pub fn of(request: &AdmissionRequest<DynamicObject>) -> Self {
-        match (request.kind.group.as_str(), request.kind.kind.as_str()) {
+        Self::of_gvk(&request.kind)
+    }
+
+    /// The label of a group/version/kind.
+    pub fn of_gvk(kind: &GroupVersionKind) -> Self {
+        match (kind.group.as_str(), kind.kind.as_str()) {
             ("", "Pod") => KindLabel::Pod,
             ("", "Secret") => KindLabel::Secret,
             ("apps", "Deployment") => KindLabel::Deployment,

@@ -3,20 +3,22 @@
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Pod, PodSpec, Secret};
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, Operation as KubeOperation};
+use k8s_openapi::api::core::v1::{Pod, PodSpec};
+use kube::core::GroupVersionKind;
+use kube::core::admission::Operation as KubeOperation;
 use serde::de::DeserializeOwned;
 
-use super::decode::{Unusable, typed};
+use super::decode::{Decoded, Slot, Unusable, typed};
 use super::labels::{KindLabel, Webhook};
+use super::single_pass::Target;
 use crate::policy::Operation;
+use crate::policy::secret::EncodedSecret;
 use crate::policy::settings::{Settings, WorkloadAction};
 
 /// The typed object(s) under review.
 pub(crate) enum Subject {
     /// A Secret CREATE or UPDATE.
-    Secret { secret: Box<Secret>, old: Option<Box<Secret>>, operation: Operation },
+    Secret { secret: Box<EncodedSecret>, old: Option<Box<EncodedSecret>>, operation: Operation },
     /// A Pod CREATE, or (`ephemeral`) an update of its ephemeral containers.
     Pod { pod: Box<Pod>, old: Option<Box<Pod>>, ephemeral: bool },
     /// A Pod CREATE for the mutating webhook.
@@ -28,53 +30,98 @@ pub(crate) enum Subject {
 }
 
 impl Subject {
-    /// Take the subject out of `request`.
-    pub(crate) fn take(
-        webhook: Webhook,
-        request: &mut AdmissionRequest<DynamicObject>,
-        settings: &Settings,
-    ) -> Result<Subject, Unusable> {
-        let operation = match request.operation {
-            KubeOperation::Create => Some(Operation::Create),
-            KubeOperation::Update => Some(Operation::Update),
-            KubeOperation::Delete | KubeOperation::Connect => None,
-        };
+    /// Take the subject out of a decoded request.
+    pub(crate) fn take(webhook: Webhook, decoded: &mut Decoded<'_>, settings: &Settings) -> Result<Subject, Unusable> {
+        let request = &decoded.request;
         let subresource = request.sub_resource.as_deref().unwrap_or_default();
         let kind = KindLabel::of(request);
+        let Some(operation) = operation(&request.operation) else {
+            return Ok(Subject::Unhandled);
+        };
+        let object = std::mem::replace(&mut decoded.object, Slot::Absent);
+        let old_object = std::mem::replace(&mut decoded.old_object, Slot::Absent);
         Ok(match (webhook, kind, subresource, operation) {
-            (Webhook::Validate, KindLabel::Secret, "", Some(operation)) => {
-                let secret = take(&mut request.object, "request.object")?;
+            (Webhook::Validate, KindLabel::Secret, "", operation) => {
+                let secret = take_secret(object, "request.object")?;
                 let old = match operation {
-                    Operation::Update => Some(take(&mut request.old_object, "request.oldObject")?),
+                    Operation::Update => Some(take_secret(old_object, "request.oldObject")?),
                     Operation::Create => None,
                 };
                 Subject::Secret { secret, old, operation }
             }
-            (Webhook::Validate, KindLabel::Pod, "", Some(Operation::Create)) => {
-                Subject::Pod { pod: take(&mut request.object, "request.object")?, old: None, ephemeral: false }
+            (Webhook::Validate, KindLabel::Pod, "", Operation::Create) => {
+                Subject::Pod { pod: take_pod(object, "request.object")?, old: None, ephemeral: false }
             }
-            (Webhook::Validate, KindLabel::Pod, "ephemeralcontainers", Some(Operation::Update)) => {
-                let pod = take(&mut request.object, "request.object")?;
-                let old = match request.old_object.is_some() {
-                    true => Some(take(&mut request.old_object, "request.oldObject")?),
+            (Webhook::Validate, KindLabel::Pod, "ephemeralcontainers", Operation::Update) => {
+                let pod = take_pod(object, "request.object")?;
+                let old = match old_object.is_present() {
+                    true => Some(take_pod(old_object, "request.oldObject")?),
                     false => None,
                 };
                 Subject::Pod { pod, old, ephemeral: true }
             }
-            (Webhook::Mutate, KindLabel::Pod, "", Some(Operation::Create)) => {
-                Subject::MutatePod { pod: take(&mut request.object, "request.object")? }
+            (Webhook::Mutate, KindLabel::Pod, "", Operation::Create) => {
+                Subject::MutatePod { pod: take_pod(object, "request.object")? }
             }
-            (Webhook::Validate, workload, "", Some(operation)) if settings.workloads != WorkloadAction::Off => {
-                workload_subject(workload, operation, request)?
+            (Webhook::Validate, workload, "", operation) if settings.workloads != WorkloadAction::Off => {
+                workload_subject(workload, operation, object, old_object)?
             }
             _ => Subject::Unhandled,
         })
     }
+
+    /// What the decoder should parse `object` into for this webhook: the
+    /// same choice [`Subject::take`] makes, known before the object is read.
+    pub(crate) fn target(
+        webhook: Webhook,
+        kind: &GroupVersionKind,
+        subresource: &str,
+        operation: &KubeOperation,
+    ) -> Target {
+        let Some(operation) = self::operation(operation) else { return Target::Raw };
+        match (webhook, KindLabel::of_gvk(kind), subresource, operation) {
+            (Webhook::Validate, KindLabel::Secret, "", _) => Target::Secret,
+            (Webhook::Validate, KindLabel::Pod, "", Operation::Create)
+            | (Webhook::Validate, KindLabel::Pod, "ephemeralcontainers", Operation::Update)
+            | (Webhook::Mutate, KindLabel::Pod, "", Operation::Create) => Target::Pod,
+            _ => Target::Raw,
+        }
+    }
 }
 
-fn take<K: DeserializeOwned>(object: &mut Option<DynamicObject>, field: &str) -> Result<Box<K>, Unusable> {
-    let object = object.take().ok_or_else(|| Unusable(format!("{field} is missing")))?;
-    typed(object, field).map(Box::new)
+fn operation(operation: &KubeOperation) -> Option<Operation> {
+    match operation {
+        KubeOperation::Create => Some(Operation::Create),
+        KubeOperation::Update => Some(Operation::Update),
+        KubeOperation::Delete | KubeOperation::Connect => None,
+    }
+}
+
+fn missing(field: &str) -> Unusable {
+    Unusable(format!("{field} is missing"))
+}
+
+fn take_secret(slot: Slot<'_>, field: &str) -> Result<Box<EncodedSecret>, Unusable> {
+    match slot {
+        Slot::Secret(secret) => Ok(secret),
+        Slot::Raw(raw) => typed(raw, field).map(Box::new),
+        Slot::Pod(_) | Slot::Absent => Err(missing(field)),
+    }
+}
+
+fn take_pod(slot: Slot<'_>, field: &str) -> Result<Box<Pod>, Unusable> {
+    match slot {
+        Slot::Pod(pod) => Ok(pod),
+        Slot::Raw(raw) => typed(raw, field).map(Box::new),
+        Slot::Secret(_) | Slot::Absent => Err(missing(field)),
+    }
+}
+
+fn take_raw<K: DeserializeOwned>(slot: Slot<'_>, field: &str) -> Result<K, Unusable> {
+    match slot {
+        Slot::Raw(raw) => typed(raw, field),
+        _ => Err(missing(field)),
+    }
 }
 
 /// The template of a workload kind, or `Unhandled` for other kinds and for
@@ -82,37 +129,39 @@ fn take<K: DeserializeOwned>(object: &mut Option<DynamicObject>, field: &str) ->
 fn workload_subject(
     kind: KindLabel,
     operation: Operation,
-    request: &mut AdmissionRequest<DynamicObject>,
+    object: Slot<'_>,
+    old: Slot<'_>,
 ) -> Result<Subject, Unusable> {
     fn template<K: DeserializeOwned>(
-        request: &mut AdmissionRequest<DynamicObject>,
+        object: Slot<'_>,
+        old: Slot<'_>,
         operation: Operation,
         spec_of: fn(K) -> Option<PodSpec>,
     ) -> Result<(Option<PodSpec>, Option<PodSpec>), Unusable> {
-        let new = spec_of(*take::<K>(&mut request.object, "request.object")?);
-        let old = match (operation, request.old_object.is_some()) {
-            (Operation::Update, true) => spec_of(*take::<K>(&mut request.old_object, "request.oldObject")?),
+        let new = spec_of(take_raw::<K>(object, "request.object")?);
+        let old = match (operation, old.is_present()) {
+            (Operation::Update, true) => spec_of(take_raw::<K>(old, "request.oldObject")?),
             _ => None,
         };
         Ok((new, old))
     }
     let (prefix, (spec, old)): (&'static str, _) = match kind {
         KindLabel::Deployment => {
-            ("spec.template.spec", template::<Deployment>(request, operation, |d| d.spec?.template.spec)?)
+            ("spec.template.spec", template::<Deployment>(object, old, operation, |d| d.spec?.template.spec)?)
         }
         KindLabel::StatefulSet => {
-            ("spec.template.spec", template::<StatefulSet>(request, operation, |s| s.spec?.template.spec)?)
+            ("spec.template.spec", template::<StatefulSet>(object, old, operation, |s| s.spec?.template.spec)?)
         }
         KindLabel::DaemonSet => {
-            ("spec.template.spec", template::<DaemonSet>(request, operation, |d| d.spec?.template.spec)?)
+            ("spec.template.spec", template::<DaemonSet>(object, old, operation, |d| d.spec?.template.spec)?)
         }
         KindLabel::ReplicaSet => {
-            ("spec.template.spec", template::<ReplicaSet>(request, operation, |r| r.spec?.template?.spec)?)
+            ("spec.template.spec", template::<ReplicaSet>(object, old, operation, |r| r.spec?.template?.spec)?)
         }
-        KindLabel::Job => ("spec.template.spec", template::<Job>(request, operation, |j| j.spec?.template.spec)?),
+        KindLabel::Job => ("spec.template.spec", template::<Job>(object, old, operation, |j| j.spec?.template.spec)?),
         KindLabel::CronJob => (
             "spec.jobTemplate.spec.template.spec",
-            template::<CronJob>(request, operation, |c| c.spec?.job_template.spec?.template.spec)?,
+            template::<CronJob>(object, old, operation, |c| c.spec?.job_template.spec?.template.spec)?,
         ),
         _ => return Ok(Subject::Unhandled),
     };

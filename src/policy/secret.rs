@@ -10,6 +10,9 @@ mod immutable;
 mod keys;
 mod size;
 mod types;
+mod value;
+
+pub use value::{Base64, EncodedSecret, SecretValue, is_base64};
 
 use std::collections::BTreeMap;
 
@@ -23,30 +26,51 @@ use super::{Context, Operation};
 pub(crate) struct SecretData<'a> {
     /// `type`, defaulted to `Opaque`.
     pub secret_type: &'a str,
-    /// Every data key with its decoded value.
-    pub data: BTreeMap<&'a str, &'a [u8]>,
+    /// Every data key with its value.
+    pub data: BTreeMap<&'a str, SecretValue<'a>>,
     /// `immutable: true`.
     pub immutable: bool,
     /// `metadata.annotations`.
     pub annotations: Option<&'a BTreeMap<String, String>>,
 }
 
+fn default_type(type_: Option<&str>) -> &str {
+    match type_ {
+        None | Some("") => "Opaque",
+        Some(t) => t,
+    }
+}
+
 impl<'a> SecretData<'a> {
-    /// Fold `stringData` into `data` exactly as the API server's conversion does.
+    /// A decoded k8s-openapi Secret, `stringData` folded into `data`
+    /// exactly as the API server's conversion does (a `stringData` key wins).
     pub fn of(secret: &'a Secret) -> Self {
-        let mut data: BTreeMap<&str, &[u8]> = BTreeMap::new();
+        let mut data: BTreeMap<&str, SecretValue<'a>> = BTreeMap::new();
         for (k, v) in secret.data.iter().flatten() {
-            data.insert(k, &v.0);
+            data.insert(k, SecretValue::Bytes(&v.0));
         }
         for (k, v) in secret.string_data.iter().flatten() {
-            data.insert(k, v.as_bytes());
+            data.insert(k, SecretValue::Bytes(v.as_bytes()));
         }
-        let secret_type = match secret.type_.as_deref() {
-            None | Some("") => "Opaque",
-            Some(t) => t,
-        };
         SecretData {
-            secret_type,
+            secret_type: default_type(secret.type_.as_deref()),
+            data,
+            immutable: secret.immutable == Some(true),
+            annotations: secret.metadata.annotations.as_ref(),
+        }
+    }
+
+    /// A Secret as it arrives, values still base64.
+    pub fn of_encoded(secret: &'a EncodedSecret) -> Self {
+        let mut data: BTreeMap<&str, SecretValue<'a>> = BTreeMap::new();
+        for (k, v) in secret.data.iter().flatten() {
+            data.insert(k, SecretValue::Base64(&v.0));
+        }
+        for (k, v) in secret.string_data.iter().flatten() {
+            data.insert(k, SecretValue::Bytes(v.as_bytes()));
+        }
+        SecretData {
+            secret_type: default_type(secret.type_.as_deref()),
             data,
             immutable: secret.immutable == Some(true),
             annotations: secret.metadata.annotations.as_ref(),
@@ -54,7 +78,7 @@ impl<'a> SecretData<'a> {
     }
 
     /// The value of `key`, if present.
-    pub fn get(&self, key: &str) -> Option<&'a [u8]> {
+    pub fn get(&self, key: &str) -> Option<SecretValue<'a>> {
         self.data.get(key).copied()
     }
 
@@ -67,26 +91,39 @@ impl<'a> SecretData<'a> {
 
 /// Validate a Secret on CREATE or UPDATE (`old` is the stored Secret on UPDATE).
 pub fn validate_secret(secret: &Secret, old: Option<&Secret>, operation: Operation, ctx: &Context<'_>) -> Report {
-    let new = SecretData::of(secret);
+    validate(&SecretData::of(secret), old.map(SecretData::of).as_ref(), operation, ctx)
+}
+
+/// [`validate_secret`] for a Secret as it arrives, values still base64.
+pub fn validate_encoded_secret(
+    secret: &EncodedSecret,
+    old: Option<&EncodedSecret>,
+    operation: Operation,
+    ctx: &Context<'_>,
+) -> Report {
+    validate(&SecretData::of_encoded(secret), old.map(SecretData::of_encoded).as_ref(), operation, ctx)
+}
+
+fn validate(new: &SecretData<'_>, old: Option<&SecretData<'_>>, operation: Operation, ctx: &Context<'_>) -> Report {
     let settings = ctx.settings;
     let mut report = Report::default();
     if settings.enabled(RuleId::SecretSize) {
-        report.findings.extend(size::check(&new, settings.max_secret_bytes));
+        report.findings.extend(size::check(new, settings.max_secret_bytes));
     }
     if settings.enabled(RuleId::SecretKeys) {
-        report.findings.extend(keys::check(&new));
+        report.findings.extend(keys::check(new));
     }
     if settings.enabled(RuleId::SecretType) {
-        report.findings.extend(types::check(&new));
+        report.findings.extend(types::check(new));
     }
     if settings.enabled(RuleId::SecretImmutable)
         && operation == Operation::Update
         && let Some(old) = old
     {
-        report.findings.extend(immutable::check(&new, &SecretData::of(old)));
+        report.findings.extend(immutable::check(new, old));
     }
     if settings.enabled(RuleId::SecretHygiene) {
-        report.findings.extend(hygiene::check(&new, ctx.now_unix, settings.cert_expiry_warning_days));
+        report.findings.extend(hygiene::check(new, ctx.now_unix, settings.cert_expiry_warning_days));
     }
     report
 }
@@ -125,9 +162,29 @@ mod tests {
         let mut s = secret("Opaque", &[("a", b"old"), ("b", b"kept")]);
         s.string_data = Some([("a".to_string(), "new".to_string())].into());
         let d = SecretData::of(&s);
-        assert_eq!(d.get("a"), Some(&b"new"[..]));
-        assert_eq!(d.get("b"), Some(&b"kept"[..]));
+        assert_eq!(d.get("a").unwrap().bytes(), &b"new"[..]);
+        assert_eq!(d.get("b").unwrap().bytes(), &b"kept"[..]);
         assert_eq!(d.keys().len(), 2);
+        let encoded: EncodedSecret =
+            serde_json::from_str(r#"{"data": {"a": "b2xk", "b": "a2VwdA=="}, "stringData": {"a": "new"}}"#).unwrap();
+        let d = SecretData::of_encoded(&encoded);
+        assert_eq!(d.get("a").unwrap().bytes(), &b"new"[..]);
+        assert_eq!(d.get("b").unwrap().bytes(), &b"kept"[..]);
+    }
+
+    #[test]
+    fn encoded_and_decoded_secrets_get_the_same_findings() {
+        let view = Inventory::default();
+        let settings = Settings::default();
+        let ctx = Context { settings: &settings, view: &view, now_unix: 0 };
+        let json = r#"{"metadata": {"name": "s"}, "type": "kubernetes.io/dockerconfigjson",
+            "data": {".dockerconfigjson": "W10=", "bad key": "eAo=", "big": "AAAA"}}"#;
+        let decoded: Secret = serde_json::from_str(json).unwrap();
+        let encoded: EncodedSecret = serde_json::from_str(json).unwrap();
+        let a = validate_secret(&decoded, None, Operation::Create, &ctx);
+        let b = validate_encoded_secret(&encoded, None, Operation::Create, &ctx);
+        assert!(!a.findings.is_empty());
+        assert_eq!(a, b);
     }
 
     #[test]

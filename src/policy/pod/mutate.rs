@@ -5,7 +5,7 @@
 //! Idempotent by construction: a second pass over its own output changes
 //! nothing (the API server may reinvoke the webhook).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{
     Container, LocalObjectReference, Pod, PodSpec, SecretVolumeSource, Volume, VolumeMount,
@@ -28,15 +28,67 @@ mod tests;
 /// Prefix of generated volume names.
 const VOLUME_PREFIX: &str = "secretgate-";
 
+/// The new values of the only fields a mutation touches. The request path
+/// turns these into a patch without ever copying the whole Pod.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PodChanges {
+    /// New `metadata.annotations`.
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// New `spec.imagePullSecrets`.
+    pub image_pull_secrets: Option<Vec<LocalObjectReference>>,
+    /// New `spec.volumes`.
+    pub volumes: Option<Vec<Volume>>,
+    /// New `volumeMounts` by index in `spec.containers`.
+    pub container_mounts: BTreeMap<usize, Vec<VolumeMount>>,
+    /// New `volumeMounts` by index in `spec.initContainers`.
+    pub init_container_mounts: BTreeMap<usize, Vec<VolumeMount>>,
+}
+
+impl PodChanges {
+    /// Whether nothing changes.
+    pub fn is_empty(&self) -> bool {
+        *self == PodChanges::default()
+    }
+
+    /// The intended Pod: `pod` with these changes.
+    pub fn apply(&self, pod: &Pod) -> Pod {
+        let mut pod = pod.clone();
+        if let Some(annotations) = &self.annotations {
+            pod.metadata.annotations = Some(annotations.clone());
+        }
+        let spec = pod.spec.get_or_insert_with(Default::default);
+        if let Some(pulls) = &self.image_pull_secrets {
+            spec.image_pull_secrets = Some(pulls.clone());
+        }
+        if let Some(volumes) = &self.volumes {
+            spec.volumes = Some(volumes.clone());
+        }
+        for (i, mounts) in &self.container_mounts {
+            spec.containers[*i].volume_mounts = Some(mounts.clone());
+        }
+        for (i, mounts) in &self.init_container_mounts {
+            spec.init_containers.as_mut().expect("indexes come from the Pod")[*i].volume_mounts = Some(mounts.clone());
+        }
+        pod
+    }
+}
+
 /// What the mutation produced.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Mutation {
-    /// The intended Pod, when it differs from the input.
-    pub pod: Option<Pod>,
+    /// What changes, when anything does.
+    pub changes: Option<PodChanges>,
     /// Problems worth telling the user (the webhook never denies).
     pub warnings: Vec<String>,
     /// Lookups that missed and mattered.
     pub unresolved: BTreeSet<ObjectKey>,
+}
+
+impl Mutation {
+    /// The intended Pod, when anything changes.
+    pub fn pod(&self, before: &Pod) -> Option<Pod> {
+        self.changes.as_ref().map(|changes| changes.apply(before))
+    }
 }
 
 /// Mutate a Pod being created in `namespace`.
@@ -62,42 +114,40 @@ pub fn mutate_pod(pod: &Pod, namespace: &str, ctx: &Context<'_>) -> Mutation {
         return mutation;
     };
 
-    let mut out = pod.clone();
-    let out_spec = out.spec.as_mut().expect("checked above");
-    let mut changed = false;
+    let mut changes = PodChanges::default();
     if settings.image_pull_secrets.enabled {
-        changed |= merge_pull_secrets(out_spec, &sa, settings.image_pull_secrets.mode);
+        changes.image_pull_secrets = merge_pull_secrets(spec, &sa, settings.image_pull_secrets.mode);
     }
     if settings.secret_mounts.enabled && sa.inject_secrets {
         let plan = plan_mounts(spec, namespace, sa_name, &sa, &settings.secret_mounts.base_path, ctx, &mut mutation);
-        changed |= apply_mounts(&mut out, plan, &mut mutation.warnings);
+        add_mounts(pod, spec, plan, &mut changes, &mut mutation.warnings);
     }
-    if changed {
-        mutation.pod = Some(out);
+    if !changes.is_empty() {
+        mutation.changes = Some(changes);
     }
     mutation
 }
 
 /// `merge`: append the ServiceAccount's names the Pod lacks, in order.
 /// `ifEmpty`: upstream's rule, copy only when the Pod has none.
-fn merge_pull_secrets(spec: &mut PodSpec, sa: &ServiceAccountSummary, mode: PullSecretMode) -> bool {
-    let was_absent = spec.image_pull_secrets.is_none();
-    let pod_list = spec.image_pull_secrets.get_or_insert_with(Vec::new);
-    let before = pod_list.len();
-    if mode == PullSecretMode::IfEmpty && before > 0 {
-        return false;
+/// Returns the new list when it differs.
+fn merge_pull_secrets(
+    spec: &PodSpec,
+    sa: &ServiceAccountSummary,
+    mode: PullSecretMode,
+) -> Option<Vec<LocalObjectReference>> {
+    let own = spec.image_pull_secrets.as_deref().unwrap_or_default();
+    if mode == PullSecretMode::IfEmpty && !own.is_empty() {
+        return None;
     }
+    let mut merged: Option<Vec<LocalObjectReference>> = None;
     for name in sa.image_pull_secrets.iter().filter(|n| !n.is_empty()) {
-        if !pod_list.iter().any(|r| r.name == **name) {
-            pod_list.push(LocalObjectReference { name: name.to_string() });
+        let list = merged.as_deref().unwrap_or(own);
+        if !list.iter().any(|r| r.name == **name) {
+            merged.get_or_insert_with(|| own.to_vec()).push(LocalObjectReference { name: name.to_string() });
         }
     }
-    let changed = pod_list.len() != before;
-    if !changed && was_absent {
-        // an absent list stays absent, not `[]`
-        spec.image_pull_secrets = None;
-    }
-    changed
+    merged
 }
 
 /// One Secret to mount.
@@ -230,49 +280,59 @@ fn mounts_of(c: &Container) -> NamedMounts<'_> {
     (c.name.as_str(), c.volume_mounts.as_deref().unwrap_or_default())
 }
 
-/// Apply a plan; all or nothing. Returns whether the Pod changed.
-fn apply_mounts(pod: &mut Pod, plan: Plan, warnings: &mut Vec<String>) -> bool {
+/// Apply a plan to `changes`; all or nothing.
+fn add_mounts(pod: &Pod, spec: &PodSpec, plan: Plan, changes: &mut PodChanges, warnings: &mut Vec<String>) {
     let candidates = match plan {
         Plan::Conflicts(conflicts) => {
             warnings.extend(conflicts);
-            return false;
+            return;
         }
-        Plan::Mount(candidates) if candidates.is_empty() => return false,
+        Plan::Mount(candidates) if candidates.is_empty() => return,
         Plan::Mount(candidates) => candidates,
     };
-    let mut changed = false;
-    let spec = pod.spec.as_mut().expect("mutate_pod checked the spec");
-    for candidate in candidates.iter().filter(|c| !c.volume_present) {
-        spec.volumes.get_or_insert_with(Vec::new).push(Volume {
-            name: candidate.volume.clone(),
-            secret: Some(SecretVolumeSource { secret_name: Some(candidate.secret.clone()), ..Default::default() }),
+    let missing: Vec<&Candidate> = candidates.iter().filter(|c| !c.volume_present).collect();
+    if !missing.is_empty() {
+        let mut volumes = spec.volumes.clone().unwrap_or_default();
+        volumes.extend(missing.iter().map(|c| Volume {
+            name: c.volume.clone(),
+            secret: Some(SecretVolumeSource { secret_name: Some(c.secret.clone()), ..Default::default() }),
             ..Default::default()
-        });
-        changed = true;
+        }));
+        changes.volumes = Some(volumes);
     }
-    let containers = spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten());
-    for container in containers {
-        for candidate in &candidates {
-            let mounts = container.volume_mounts.get_or_insert_with(Vec::new);
-            if !mounts.iter().any(|m| m.name == candidate.volume && m.mount_path == candidate.path) {
-                mounts.push(VolumeMount {
-                    name: candidate.volume.clone(),
-                    mount_path: candidate.path.clone(),
-                    read_only: Some(true),
-                    ..Default::default()
-                });
-                changed = true;
-            }
+    let mount = |container: &Container| -> Option<Vec<VolumeMount>> {
+        let own = container.volume_mounts.as_deref().unwrap_or_default();
+        let lacking: Vec<&Candidate> =
+            candidates.iter().filter(|c| !own.iter().any(|m| m.name == c.volume && m.mount_path == c.path)).collect();
+        if lacking.is_empty() {
+            return None;
+        }
+        let mut mounts = own.to_vec();
+        mounts.extend(lacking.iter().map(|c| VolumeMount {
+            name: c.volume.clone(),
+            mount_path: c.path.clone(),
+            read_only: Some(true),
+            ..Default::default()
+        }));
+        Some(mounts)
+    };
+    for (i, container) in spec.containers.iter().enumerate() {
+        if let Some(mounts) = mount(container) {
+            changes.container_mounts.insert(i, mounts);
         }
     }
-    let names: Vec<&str> = candidates.iter().map(|c| c.secret.as_str()).collect();
-    let value = names.join(",");
-    let annotations = pod.metadata.annotations.get_or_insert_with(Default::default);
-    if annotations.get(INJECTED_SECRETS) != Some(&value) {
-        annotations.insert(INJECTED_SECRETS.to_string(), value);
-        changed = true;
+    for (i, container) in spec.init_containers.iter().flatten().enumerate() {
+        if let Some(mounts) = mount(container) {
+            changes.init_container_mounts.insert(i, mounts);
+        }
     }
-    changed
+    let value = candidates.iter().map(|c| c.secret.as_str()).collect::<Vec<_>>().join(",");
+    let annotations = pod.metadata.annotations.as_ref();
+    if annotations.and_then(|a| a.get(INJECTED_SECRETS)) != Some(&value) {
+        let mut annotations = annotations.cloned().unwrap_or_default();
+        annotations.insert(INJECTED_SECRETS.to_string(), value);
+        changes.annotations = Some(annotations);
+    }
 }
 
 fn is_our_volume(volume: &Volume, secret: &str) -> bool {

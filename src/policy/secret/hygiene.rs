@@ -8,13 +8,16 @@ use super::{SecretData, data_path, types::go_map_unmarshal_error};
 use crate::policy::{Finding, RuleId};
 
 const SECONDS_PER_DAY: i64 = 86_400;
+/// Values up to this size are checked for the `echo` newline.
+const ECHO_CHECK_MAX_BYTES: usize = 64 * 1024;
 
 pub(super) fn check(secret: &SecretData<'_>, now_unix: i64, expiry_warning_days: u32) -> Vec<Finding> {
     let mut findings = Vec::new();
     match secret.secret_type {
         "Opaque" | "kubernetes.io/basic-auth" => {
             for (key, value) in &secret.data {
-                if is_echo_newline(value) {
+                // a value typed with `echo` is short: larger ones are not decoded
+                if value.len() <= ECHO_CHECK_MAX_BYTES && is_echo_newline(&value.bytes()) {
                     findings.push(warning(
                         key,
                         "the value is a single line ending in a newline, as `echo` without -n leaves it; \
@@ -25,9 +28,9 @@ pub(super) fn check(secret: &SecretData<'_>, now_unix: i64, expiry_warning_days:
         }
         "kubernetes.io/tls" => findings.extend(tls(secret, now_unix, expiry_warning_days)),
         "kubernetes.io/dockerconfigjson" => {
-            if let Some(value) = secret.get(".dockerconfigjson")
-                && go_map_unmarshal_error(value).is_none()
-                && !has_auths(value)
+            if let Some(value) = secret.get(".dockerconfigjson").map(|v| v.bytes())
+                && go_map_unmarshal_error(&value).is_none()
+                && !has_auths(&value)
             {
                 findings.push(warning(
                     ".dockerconfigjson",
@@ -64,10 +67,10 @@ fn has_auths(value: &[u8]) -> bool {
 fn tls(secret: &SecretData<'_>, now_unix: i64, expiry_warning_days: u32) -> Vec<Finding> {
     let mut findings = Vec::new();
     // Empty values are placeholders (cert-manager creates them before issuing).
-    let crt = secret.get("tls.crt").filter(|v| !v.is_empty());
-    let key = secret.get("tls.key").filter(|v| !v.is_empty());
+    let crt = secret.get("tls.crt").filter(|v| !v.is_empty()).map(|v| v.bytes());
+    let key = secret.get("tls.key").filter(|v| !v.is_empty()).map(|v| v.bytes());
 
-    let cert_der = crt.and_then(|crt| match CertificateDer::pem_slice_iter(crt).next() {
+    let cert_der = crt.as_deref().and_then(|crt| match CertificateDer::pem_slice_iter(crt).next() {
         Some(Ok(der)) => Some(der),
         _ => {
             findings.push(warning("tls.crt", "is not a PEM-encoded certificate"));
@@ -94,7 +97,7 @@ fn tls(secret: &SecretData<'_>, now_unix: i64, expiry_warning_days: u32) -> Vec<
         }
     }
 
-    let private_key = key.and_then(|key| match PrivateKeyDer::from_pem_slice(key) {
+    let private_key = key.as_deref().and_then(|key| match PrivateKeyDer::from_pem_slice(key) {
         Ok(k) => Some(k),
         Err(_) => {
             findings.push(warning("tls.key", "is not a PEM-encoded private key"));
@@ -158,6 +161,14 @@ mod tests {
         assert!(got.iter().all(|t| !t.contains("hunter2")));
         assert_eq!(texts("kubernetes.io/basic-auth", &[("username", b"admin\n")]).len(), 1);
         assert!(texts("example.com/custom", &[("username", b"admin\n")]).is_empty());
+    }
+
+    #[test]
+    fn large_values_are_not_decoded_for_the_echo_check() {
+        let big = format!("{}\n", "x".repeat(ECHO_CHECK_MAX_BYTES));
+        assert!(texts("Opaque", &[("blob", big.as_bytes())]).is_empty());
+        let small = format!("{}\n", "x".repeat(ECHO_CHECK_MAX_BYTES - 1));
+        assert_eq!(texts("Opaque", &[("blob", small.as_bytes())]).len(), 1);
     }
 
     #[test]

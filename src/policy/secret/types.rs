@@ -23,7 +23,7 @@ pub(super) fn check(secret: &SecretData<'_>) -> Vec<Finding> {
             findings.push(required(data_path("username")));
             findings.push(required(data_path("password")));
         }
-        "kubernetes.io/ssh-auth" if secret.get("ssh-privatekey").is_none_or(<[u8]>::is_empty) => {
+        "kubernetes.io/ssh-auth" if secret.get("ssh-privatekey").is_none_or(|v| v.is_empty()) => {
             findings.push(required(data_path("ssh-privatekey")));
         }
         "kubernetes.io/tls" => {
@@ -43,7 +43,7 @@ fn json_object(secret: &SecretData<'_>, key: &str) -> Option<Finding> {
     let Some(value) = secret.get(key) else {
         return Some(required(data_path(key)));
     };
-    go_map_unmarshal_error(value).map(|error| {
+    go_map_unmarshal_error(&value.bytes()).map(|error| {
         Finding::violation(RuleId::SecretType, data_path(key), format!("Invalid value: \"<redacted>\": {error}"))
     })
 }

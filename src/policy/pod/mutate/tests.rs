@@ -35,6 +35,11 @@ fn mutate(pod: &Pod, view: &Inventory, settings: &Settings) -> Mutation {
     mutate_pod(pod, "ns", &Context { settings, view, now_unix: 0 })
 }
 
+/// The intended Pod of a mutation of `pod`.
+fn after(pod: &Pod, view: &Inventory, settings: &Settings) -> Option<Pod> {
+    mutate(pod, view, settings).pod(pod)
+}
+
 fn pull_names(pod: &Pod) -> Vec<String> {
     pod.spec.as_ref().unwrap().image_pull_secrets.iter().flatten().map(|r| r.name.clone()).collect()
 }
@@ -48,18 +53,18 @@ fn containers() -> Value {
 #[test]
 fn merge_appends_missing_names_in_service_account_order() {
     let v = view(sa(json!({}), &[], &["regcred", "other-reg"]));
-    let out = mutate(
+    let out = after(
         &pod(json!({"containers": containers(), "imagePullSecrets": [{"name": "mine"}]})),
         &v,
         &Settings::default(),
     );
-    assert_eq!(pull_names(&out.pod.unwrap()), ["mine", "regcred", "other-reg"]);
-    let out = mutate(
+    assert_eq!(pull_names(&out.unwrap()), ["mine", "regcred", "other-reg"]);
+    let out = after(
         &pod(json!({"containers": containers(), "imagePullSecrets": [{"name": "other-reg"}]})),
         &v,
         &Settings::default(),
     );
-    assert_eq!(pull_names(&out.pod.unwrap()), ["other-reg", "regcred"]);
+    assert_eq!(pull_names(&out.unwrap()), ["other-reg", "regcred"]);
 }
 
 #[test]
@@ -68,9 +73,9 @@ fn if_empty_copies_only_into_an_empty_list() {
     let mut settings = Settings::default();
     settings.image_pull_secrets.mode = PullSecretMode::IfEmpty;
     let own = pod(json!({"containers": containers(), "imagePullSecrets": [{"name": "mine"}]}));
-    assert_eq!(mutate(&own, &v, &settings).pod, None);
+    assert_eq!(after(&own, &v, &settings), None);
     let none = pod(json!({"containers": containers()}));
-    assert_eq!(pull_names(&mutate(&none, &v, &settings).pod.unwrap()), ["regcred"]);
+    assert_eq!(pull_names(&after(&none, &v, &settings).unwrap()), ["regcred"]);
 }
 
 #[test]
@@ -95,7 +100,7 @@ fn mounts_every_candidate_into_every_container_and_init_container() {
     let p = pod(json!({"containers": containers(), "initContainers": [{"name": "init", "image": "i"}],
         "ephemeralContainers": [{"name": "debug", "image": "d"}]}));
     let out = mutate(&p, &injecting(json!({"secretgate.io/mount-path.api": "/etc/api"})), &Settings::default());
-    let pod = out.pod.unwrap();
+    let pod = out.pod(&p).unwrap();
     let spec = pod.spec.as_ref().unwrap();
     let volumes: Vec<(&str, Option<&str>)> = spec
         .volumes
@@ -131,17 +136,17 @@ fn mounts_every_candidate_into_every_container_and_init_container() {
 fn a_second_pass_changes_nothing() {
     let v = injecting(json!({}));
     let p = pod(json!({"containers": containers(), "imagePullSecrets": [{"name": "x"}]}));
-    let once = mutate(&p, &v, &Settings::default()).pod.unwrap();
+    let once = after(&p, &v, &Settings::default()).unwrap();
     let twice = mutate(&once, &v, &Settings::default());
-    assert_eq!(twice.pod, None);
+    assert_eq!(twice.changes, None);
 }
 
 #[test]
 fn a_container_added_between_passes_gets_the_mounts() {
     let v = injecting(json!({}));
-    let mut once = mutate(&pod(json!({"containers": containers()})), &v, &Settings::default()).pod.unwrap();
+    let mut once = after(&pod(json!({"containers": containers()})), &v, &Settings::default()).unwrap();
     once.spec.as_mut().unwrap().containers.push(serde_json::from_value(json!({"name": "late", "image": "l"})).unwrap());
-    let twice = mutate(&once, &v, &Settings::default()).pod.unwrap();
+    let twice = after(&once, &v, &Settings::default()).unwrap();
     let late = &twice.spec.as_ref().unwrap().containers[2];
     assert_eq!(late.volume_mounts.as_ref().unwrap().len(), 2);
     assert_eq!(twice.spec.as_ref().unwrap().volumes.as_ref().unwrap().len(), 2, "no volume twice");
@@ -150,7 +155,7 @@ fn a_container_added_between_passes_gets_the_mounts() {
 #[test]
 fn secrets_the_pod_mounts_itself_are_left_to_it() {
     let p = pod(json!({"containers": containers(), "volumes": [{"name": "mine", "secret": {"secretName": "db"}}]}));
-    let out = mutate(&p, &injecting(json!({})), &Settings::default()).pod.unwrap();
+    let out = after(&p, &injecting(json!({})), &Settings::default()).unwrap();
     let names: Vec<String> = out.spec.unwrap().volumes.unwrap().into_iter().map(|v| v.name).collect();
     assert_eq!(names, ["mine", "secretgate-api"]);
     assert_eq!(out.metadata.annotations.unwrap()[INJECTED_SECRETS], "api");
@@ -169,7 +174,7 @@ fn a_conflicting_path_stops_every_mount_but_not_the_pull_secrets() {
             "[inject-secrets] spec.containers[0].volumeMounts[0]: /var/run/secrets/secretgate.io/api is already a mount of volume cache in container app; no secrets were mounted"
         ]
     );
-    let pod = out.pod.unwrap();
+    let pod = out.pod(&p).unwrap();
     assert_eq!(pull_names(&pod), ["regcred"]);
     assert_eq!(pod.spec.as_ref().unwrap().volumes.as_ref().unwrap().len(), 1, "no volume added");
     assert!(pod.metadata.annotations.is_none(), "no annotation without mounts");
@@ -179,7 +184,7 @@ fn a_conflicting_path_stops_every_mount_but_not_the_pull_secrets() {
 fn a_foreign_volume_with_the_generated_name_is_a_conflict() {
     let p = pod(json!({"containers": containers(), "volumes": [{"name": "secretgate-db", "emptyDir": {}}]}));
     let out = mutate(&p, &injecting(json!({})), &Settings::default());
-    assert_eq!(out.pod, None);
+    assert_eq!(out.changes, None);
     assert!(
         out.warnings.iter().any(|w| w.contains("volume secretgate-db already exists with another source")),
         "{:?}",
@@ -191,12 +196,12 @@ fn a_foreign_volume_with_the_generated_name_is_a_conflict() {
 fn two_secrets_at_one_path_and_bad_annotated_paths_are_conflicts() {
     let same = injecting(json!({"secretgate.io/mount-path.api": "/var/run/secrets/secretgate.io/db"}));
     let out = mutate(&pod(json!({"containers": containers()})), &same, &Settings::default());
-    assert_eq!(out.pod, None);
+    assert_eq!(out.changes, None);
     assert!(out.warnings.iter().any(|w| w.contains("secrets db and api of service account default both mount at")));
     for bad in ["relative", "/a/../b", "C:/x"] {
         let v = injecting(json!({"secretgate.io/mount-path.api": bad}));
         let out = mutate(&pod(json!({"containers": containers()})), &v, &Settings::default());
-        assert_eq!(out.pod, None, "{bad}");
+        assert_eq!(out.changes, None, "{bad}");
         assert!(out.warnings.iter().any(|w| w.contains("is not an absolute path")), "{bad}: {:?}", out.warnings);
     }
 }
@@ -212,13 +217,13 @@ fn opt_outs_and_mirror_pods_are_untouched() {
         json!({"name": "p", "annotations": {"secretgate.io/inject": "true"}}),
         json!({"containers": containers()}),
     );
-    assert!(mutate(&opted_in, &v, &Settings::default()).pod.is_some());
+    assert!(after(&opted_in, &v, &Settings::default()).is_some());
 }
 
 #[test]
 fn service_accounts_without_the_opt_in_get_no_mounts() {
     let v = view(sa(json!({"secretgate.io/inject-secrets": "yes"}), &["db"], &[]));
-    assert_eq!(mutate(&pod(json!({"containers": containers()})), &v, &Settings::default()).pod, None);
+    assert_eq!(after(&pod(json!({"containers": containers()})), &v, &Settings::default()), None);
 }
 
 #[test]
@@ -226,7 +231,7 @@ fn disabled_injections_do_nothing() {
     let v = view(sa(json!({"secretgate.io/inject-secrets": "true"}), &["db"], &["regcred"]));
     let mut settings = Settings::default();
     settings.secret_mounts.enabled = false;
-    let out = mutate(&pod(json!({"containers": containers()})), &v, &settings).pod.unwrap();
+    let out = after(&pod(json!({"containers": containers()})), &v, &settings).unwrap();
     assert!(out.spec.unwrap().volumes.is_none());
     settings.image_pull_secrets.enabled = false;
     assert_eq!(mutate(&pod(json!({"containers": containers()})), &v, &settings), Mutation::default());
@@ -239,7 +244,7 @@ fn a_missing_service_account_is_unresolved_and_untouched() {
         &injecting(json!({})),
         &Settings::default(),
     );
-    assert_eq!(out.pod, None);
+    assert_eq!(out.changes, None);
     assert_eq!(out.unresolved.len(), 1);
 }
 
