@@ -19,14 +19,8 @@ OUT=bench/results
 RAW=$WORK/raw
 mkdir -p "$WORK" "$OUT" "$RAW"
 rm -f "$RAW"/*.json
-log() { printf '==> %s\n' "$*" >&2; }
-
-log "building release binaries"
-cargo build --release --locked --bin secretgate --example null_webhook
-if ! command -v oha >/dev/null 2>&1; then
-  log "installing oha 1.16.0 from crates.io (once, a few minutes)"
-  cargo install oha --locked --version 1.16.0
-fi
+source bench/lib.sh
+build_and_tools
 VENV=.tools/bench-venv
 if ! "$VENV/bin/python" -c 'import matplotlib' >/dev/null 2>&1; then
   log "installing matplotlib for the chart"
@@ -36,24 +30,11 @@ fi
 
 log "generating inputs"
 python3 bench/gen.py "$WORK"
-SG=target/release/secretgate
-NULL=target/release/examples/null_webhook
 "$SG" certs --out "$WORK/certs" --dns localhost --ip 127.0.0.1 --days 2 >/dev/null
 CERT=$WORK/certs/tls.crt KEY=$WORK/certs/tls.key CA=$WORK/certs/ca.crt
 
-if [ "$(nproc)" -ge 2 ]; then SERVER_CPU=(taskset -c 0); LOAD_CPU=(taskset -c 1); else SERVER_CPU=(); LOAD_CPU=(); fi
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+pinning
 trap cleanup EXIT
-
-wait_http() { # url, seconds
-  for _ in $(seq 1 $(( $2 * 100 ))); do
-    curl -sf -o /dev/null --cacert "$CA" "$1" -X "${3:-GET}" -d '{}' 2>/dev/null && return 0
-    [ "${3:-GET}" = POST ] && curl -s -o /dev/null --cacert "$CA" "$1" -X POST -d '{}' && return 0
-    sleep 0.01
-  done
-  echo "timed out waiting for $1" >&2; return 1
-}
 
 log "starting secretgate and the null webhook on one core"
 TOKIO_WORKER_THREADS=1 "${SERVER_CPU[@]}" "$SG" --log-level warn serve --listen 127.0.0.1:18443 \
@@ -63,7 +44,6 @@ TOKIO_WORKER_THREADS=1 "${SERVER_CPU[@]}" "$NULL" 127.0.0.1:19443 "$CERT" "$KEY"
 wait_http http://127.0.0.1:18080/readyz 20
 wait_http https://127.0.0.1:19443/validate 20 POST
 sleep 1
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 echo "{\"idle_rss_kib\": $(rss_kib $SG_PID), \"null_idle_rss_kib\": $(rss_kib $NULL_PID)}" > "$RAW/idle.json"
 
