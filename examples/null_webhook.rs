@@ -54,6 +54,7 @@ async fn main() {
         header_read_timeout: Duration::from_secs(5),
         grace_period: Duration::from_secs(1),
         max_concurrent_streams: 256,
+        idle_timeout: Duration::from_secs(120),
     };
     listener::serve(listener, Arc::clone(&tls), app, limits, stop).await;
 }

@@ -166,6 +166,10 @@ pub struct ServeArgs {
     /// Time for a client to send a request's headers.
     #[arg(long, env = "SECRETGATE_HEADER_READ_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
     pub header_read_timeout: Duration,
+    /// Close a connection with no request in flight for this long. Longer than the API
+    /// server's own 90 s idle timeout, so that it closes first and never races the close.
+    #[arg(long, env = "SECRETGATE_IDLE_TIMEOUT", value_name = "DURATION", default_value = "120s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
     /// Time for a client to send a request body (HTTP 408 after).
     #[arg(long, env = "SECRETGATE_BODY_READ_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub body_read_timeout: Duration,

@@ -61,8 +61,10 @@ pub struct ServeConfig {
     pub confirm_timeout: Duration,
     /// Body limit.
     pub max_body_bytes: usize,
-    /// Header read timeout.
+    /// Header read timeout (also the TLS handshake's).
     pub header_read_timeout: Duration,
+    /// Idle connection timeout.
+    pub idle_timeout: Duration,
     /// Body read timeout.
     pub body_read_timeout: Duration,
     /// Drain time at shutdown.
@@ -164,6 +166,7 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
         confirm_timeout,
         max_body_bytes,
         header_read_timeout,
+        idle_timeout,
         body_read_timeout,
         shutdown_grace_period,
         events,
@@ -230,6 +233,7 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
         confirm_timeout,
         max_body_bytes,
         header_read_timeout,
+        idle_timeout,
         body_read_timeout,
         shutdown_grace_period,
         events: (events == Toggle::On).then(|| EventsConfig {
@@ -296,10 +300,12 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         events,
     });
     let limits = ListenerLimits {
-        handshake_timeout: Duration::from_secs(10),
+        // a client that has not finished its handshake has not sent headers either
+        handshake_timeout: config.header_read_timeout,
         header_read_timeout: config.header_read_timeout,
         grace_period: config.shutdown_grace_period,
         max_concurrent_streams: 256,
+        idle_timeout: config.idle_timeout,
     };
     let webhook = tokio::spawn(listener::serve(webhook_listener, tls, app, limits, shutdown_rx.clone()));
     let admin_app = admin::router(AdminState { view, metrics: metrics.clone(), serving: serving.clone() });

@@ -1,18 +1,19 @@
 //! The TLS accept loop: TCP_NODELAY, a handshake deadline, HTTP/1.1 and
-//! HTTP/2 (ALPN) with a header-read timeout, and a graceful drain: on
-//! shutdown the listener closes, in-flight requests finish (HTTP/2 gets a
-//! GOAWAY), bounded by the grace period.
+//! HTTP/2 (ALPN) with a header-read timeout, an idle timeout, and a graceful
+//! drain: on shutdown the listener closes, in-flight requests finish (HTTP/1.1
+//! answers carry `connection: close`, HTTP/2 gets a GOAWAY), bounded by the
+//! grace period.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::tls::TlsReloader;
 
@@ -27,6 +28,49 @@ pub struct ListenerLimits {
     pub grace_period: Duration,
     /// Concurrent HTTP/2 streams per connection.
     pub max_concurrent_streams: u32,
+    /// A connection with no request in flight for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+/// Requests in flight on one connection, and when the last one ended.
+#[derive(Debug)]
+struct Activity {
+    in_flight: AtomicUsize,
+    last: Mutex<Instant>,
+}
+
+/// Marks one request in flight until dropped.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Activity {
+    fn new() -> Arc<Self> {
+        Arc::new(Activity { in_flight: AtomicUsize::new(0), last: Mutex::new(Instant::now()) })
+    }
+
+    fn start(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.clone())
+    }
+
+    /// Resolves once no request has been in flight for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let last = *self.last.lock().unwrap_or_else(|e| e.into_inner());
+            let busy = self.in_flight.load(Ordering::Acquire) > 0;
+            if !busy && last.elapsed() >= limit {
+                return;
+            }
+            let wake = if busy { Instant::now() + limit } else { last + limit };
+            tokio::time::sleep_until(wake.into()).await;
+        }
+    }
 }
 
 /// Serve `app` over TLS on `listener` until `shutdown` turns true, then drain.
@@ -37,7 +81,9 @@ pub async fn serve(
     limits: ListenerLimits,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let graceful = GracefulShutdown::new();
+    // each connection task holds a sender; the drain ends when all are dropped
+    let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
+    let open = Arc::new(AtomicUsize::new(0));
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true);
     builder
@@ -63,30 +109,85 @@ pub async fn serve(
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = tls.acceptor();
-        let service = TowerToHyperService::new(app.clone());
         let builder = builder.clone();
-        let watcher = graceful.watcher();
+        let app = app.clone();
+        let mut shutdown = shutdown.clone();
+        let open_tx = open_tx.clone();
+        let open = open.clone();
         tokio::spawn(async move {
+            let _open = open_tx;
+            open.fetch_add(1, Ordering::Relaxed);
             let stream = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
+                Ok(Ok(stream)) => Some(stream),
                 Ok(Err(error)) => {
                     tracing::debug!(%peer, %error, "TLS handshake failed");
-                    return;
+                    None
                 }
                 Err(_) => {
                     tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
+                    None
                 }
             };
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            if let Err(error) = watcher.watch(connection).await {
-                tracing::debug!(%peer, %error, "Connection ended with an error");
+            if let Some(stream) = stream {
+                serve_connection(stream, peer, &builder, app, limits, &mut shutdown).await;
             }
+            open.fetch_sub(1, Ordering::Relaxed);
         });
     }
     drop(listener);
-    tracing::info!(connections = graceful.count(), "Draining connections");
-    if tokio::time::timeout(limits.grace_period, graceful.shutdown()).await.is_err() {
+    drop(open_tx);
+    tracing::info!(connections = open.load(Ordering::Relaxed), "Draining connections");
+    if tokio::time::timeout(limits.grace_period, open_rx.recv()).await.is_err() {
         tracing::warn!(grace_period = ?limits.grace_period, "Grace period over; closing the remaining connections");
+    }
+}
+
+/// Serve one TLS connection until the client closes it, it idles out, or
+/// shutdown asks it to finish.
+async fn serve_connection<S>(
+    stream: S,
+    peer: std::net::SocketAddr,
+    builder: &Builder<TokioExecutor>,
+    app: Router,
+    limits: ListenerLimits,
+    shutdown: &mut watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Activity::new();
+    let tracked = activity.clone();
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let in_flight = tracked.start();
+        let mut app = app.clone();
+        async move {
+            let response = tower::Service::call(&mut app, request.map(axum::body::Body::new)).await;
+            drop(in_flight);
+            response
+        }
+    });
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let mut closing = *shutdown.borrow();
+    if closing {
+        connection.as_mut().graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%peer, %error, "Connection ended with an error");
+                }
+                return;
+            }
+            _ = shutdown.changed(), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            () = activity.idle_for(limits.idle_timeout), if !closing => {
+                tracing::debug!(%peer, idle_timeout = ?limits.idle_timeout, "Closing an idle connection");
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+        }
     }
 }

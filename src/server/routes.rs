@@ -124,47 +124,54 @@ enum BodyError {
 }
 
 /// After deciding a body is too large, keep reading (and discarding) up to
-/// this much before answering 413: closing a connection with unread bytes
-/// makes the peer's TCP stack reset it, and the 413 is lost.
+/// this much, for at most `LINGER_TIME`, before answering 413: closing a
+/// connection with unread bytes makes the peer's TCP stack reset it, and the
+/// 413 is lost. A client that stops sending gets its 413 when the time is up.
 const LINGER_BYTES: u64 = 4 * 1024 * 1024;
+const LINGER_TIME: Duration = Duration::from_millis(500);
 
 /// Read a body of at most `limit` bytes. Frames are kept as they arrive
 /// (hyper's own buffers) and joined once at the end: a large buffer filled
 /// across many awaits, times sixteen connections, costs page faults.
-async fn read_body(body: Body, limit: usize, declared: Option<u64>) -> Result<axum::body::Bytes, BodyError> {
+async fn read_body(mut body: Body, limit: usize, declared: Option<u64>) -> Result<axum::body::Bytes, BodyError> {
     use http_body_util::BodyExt;
     let limit = limit as u64;
-    let mut too_large = declared.is_some_and(|n| n > limit);
-    if too_large && declared.is_some_and(|n| n > limit + LINGER_BYTES) {
+    if declared.is_some_and(|n| n > limit + LINGER_BYTES) {
         // far too large to linger for: answer at once
         return Err(BodyError::TooLarge);
     }
-    let mut body = body;
-    let mut frames: Vec<axum::body::Bytes> = Vec::new();
-    let mut total = 0u64;
-    let mut discarded = 0u64;
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.map_err(|_| BodyError::Unreadable)?.into_data() else { continue };
-        if !too_large && total + data.len() as u64 <= limit {
+    if declared.is_none_or(|n| n <= limit) {
+        let mut frames: Vec<axum::body::Bytes> = Vec::new();
+        let mut total = 0u64;
+        let mut over = None;
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame.map_err(|_| BodyError::Unreadable)?.into_data() else { continue };
             total += data.len() as u64;
+            if total > limit {
+                over = Some(data.len() as u64);
+                break;
+            }
             frames.push(data);
-            continue;
         }
-        too_large = true;
-        frames.clear();
-        discarded += data.len() as u64;
-        if discarded > LINGER_BYTES {
-            break;
+        if over.is_none() {
+            return Ok(match frames.len() {
+                0 => axum::body::Bytes::new(),
+                1 => frames.pop().expect("one frame"),
+                _ => frames.concat().into(),
+            });
         }
     }
-    if too_large {
-        return Err(BodyError::TooLarge);
-    }
-    Ok(match frames.len() {
-        0 => axum::body::Bytes::new(),
-        1 => frames.pop().expect("one frame"),
-        _ => frames.concat().into(),
-    })
+    let drain = async {
+        let mut discarded = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            discarded += frame.into_data().map_or(0, |d| d.len() as u64);
+            if discarded > LINGER_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+    Err(BodyError::TooLarge)
 }
 
 fn http_error(state: &WebhookState, status: StatusCode, message: String) -> Response {

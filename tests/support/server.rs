@@ -44,6 +44,7 @@ pub fn config(files: &secretgate::app::certs::Generated, view: ViewSource) -> Se
         confirm_timeout: Duration::from_secs(2),
         max_body_bytes: 8 * 1024 * 1024,
         header_read_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(120),
         body_read_timeout: Duration::from_secs(10),
         shutdown_grace_period: Duration::from_secs(5),
         events: Some(secretgate::app::serve::EventsConfig {

@@ -1,0 +1,393 @@
+//! Hostile input against the running server on loopback: every case gets a
+//! bounded, correct answer (or a closed connection) and the server goes on
+//! answering well-formed reviews afterwards.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::client::{Proto, connect, raw_tls, read_response};
+use support::server::{TestServer, start_snapshot_server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A short header/body timeout so the slow-sender cases end quickly.
+const SHORT: Duration = Duration::from_millis(800);
+
+async fn server() -> TestServer {
+    start_snapshot_server(|cfg| {
+        cfg.header_read_timeout = SHORT;
+        cfg.body_read_timeout = SHORT;
+        cfg.idle_timeout = SHORT;
+        cfg.max_body_bytes = 8 * 1024 * 1024;
+    })
+    .await
+}
+
+fn review(object: Value) -> Vec<u8> {
+    let kind = object["kind"].as_str().unwrap().to_string();
+    let resource = format!("{}s", kind.to_lowercase());
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "0000-hostile",
+            "kind": {"group": "", "version": "v1", "kind": kind},
+            "resource": {"group": "", "version": "v1", "resource": resource},
+            "namespace": "team-a",
+            "operation": "CREATE",
+            "userInfo": {"username": "hostile"},
+            "object": object,
+        }
+    }))
+    .unwrap()
+}
+
+fn pod(containers: Vec<Value>) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "team-a"},
+        "spec": {"serviceAccountName": "default", "containers": containers}
+    })
+}
+
+/// A well-formed review still gets its answer.
+async fn still_serving(server: &TestServer) {
+    let body = std::fs::read(support::fixture("admission/validate/secret-create-valid.request.json")).unwrap();
+    let mut conn = connect(server.running.webhook_addr, &server.ca, Proto::H1, None).await.expect("connects");
+    let (status, answer) = conn.post("/validate", body).await.expect("answers");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["response"]["allowed"], true);
+}
+
+/// POST `body` on a fresh HTTP/1.1 connection.
+async fn post(server: &TestServer, path: &str, body: Vec<u8>) -> (u16, Value) {
+    let mut conn = connect(server.running.webhook_addr, &server.ca, Proto::H1, None).await.unwrap();
+    let (status, body) = conn.post(path, body).await.unwrap();
+    let value = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&body[..body.len().min(300)])));
+    (status, value)
+}
+
+/// Wait until the peer closes `stream`; how long it took.
+async fn closed_within(stream: &mut (impl AsyncReadExt + Unpin), limit: Duration) -> Duration {
+    let start = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(limit.saturating_sub(start.elapsed()), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return start.elapsed(),
+            Ok(Ok(_)) => continue,
+            Err(_) => panic!("the connection was still open after {limit:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_bodies_get_400_with_a_reason() {
+    let server = server().await;
+    let valid = std::fs::read(support::fixture("admission/validate/secret-create-valid.request.json")).unwrap();
+    let mut invalid_utf8 = valid.clone();
+    let at = invalid_utf8.windows(6).position(|w| w == b"\"name\"").unwrap() + 9;
+    invalid_utf8[at] = 0xff;
+    let deep_array = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes();
+    let deep_in_object = {
+        let mut object = pod(vec![json!({"name": "a", "image": "i"})]);
+        object["spec"]["x-unknown"] = json!(null);
+        let text = String::from_utf8(review(object)).unwrap();
+        text.replace("null", &format!("{}1{}", "{\"a\":".repeat(5_000), "}".repeat(5_000))).into_bytes()
+    };
+    let huge_number = {
+        let text = String::from_utf8(review(pod(vec![json!({"name": "a", "image": "i"})]))).unwrap();
+        text.replace(r#""containers":"#, r#""activeDeadlineSeconds":1e999999,"containers":"#).into_bytes()
+    };
+    let out_of_range = {
+        let text = String::from_utf8(review(pod(vec![json!({"name": "a", "image": "i"})]))).unwrap();
+        text.replace(r#""containers":"#, r#""priority":99999999999999999999999,"containers":"#).into_bytes()
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated JSON", valid[..valid.len() / 2].to_vec()),
+        ("invalid UTF-8 in a string", invalid_utf8),
+        ("100k nested arrays", deep_array),
+        ("a number beyond f64", huge_number),
+        ("an integer beyond i32", out_of_range),
+        ("an empty body", Vec::new()),
+        ("NUL bytes", vec![0; 4096]),
+    ];
+    for (what, body) in cases {
+        for path in ["/validate", "/mutate"] {
+            let (status, answer) = post(&server, path, body.clone()).await;
+            assert_eq!(status, 400, "{what} on {path}: {answer}");
+            let reason = answer["error"].as_str().unwrap_or_default();
+            assert!(!reason.is_empty() && reason.len() < 1024, "{what} on {path}: {answer}");
+        }
+    }
+    // deep nesting in a field the Pod type does not know is skipped without
+    // recursion (the API server would have pruned it): an ordinary answer
+    for path in ["/validate", "/mutate"] {
+        let (status, answer) = post(&server, path, deep_in_object.clone()).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    }
+    still_serving(&server).await;
+    server.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_containers_get_a_bounded_answer() {
+    let server = server().await;
+    let containers: Vec<Value> = (0..10_000)
+        .map(|i| {
+            json!({"name": format!("c{i}"), "image": "i",
+                   "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": format!("missing-{i}"), "key": "k"}}}]})
+        })
+        .collect();
+    let body = review(pod(containers));
+    let size = body.len();
+    let (status, answer) = post(&server, "/validate", body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["response"]["allowed"], false, "every container names a missing Secret");
+    let message = answer["response"]["status"]["message"].as_str().unwrap();
+    // the contract lists every denying violation, one per line
+    assert_eq!(message.lines().count(), 10_000);
+    assert!(message.lines().all(|l| l.starts_with("[pod-secret-exists] spec.containers[")), "{}", &message[..300]);
+    let answer_size = serde_json::to_vec(&answer).unwrap().len();
+    assert!(answer_size < 2 * size, "a {size}-byte review got a {answer_size}-byte answer");
+    // the mutating webhook walks the same list
+    let containers: Vec<Value> = (0..10_000).map(|i| json!({"name": format!("c{i}"), "image": "i"})).collect();
+    let (status, answer) = post(&server, "/mutate", review(pod(containers))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["response"]["allowed"], true);
+    still_serving(&server).await;
+    server.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_megabyte_key_is_denied_without_echoing_it() {
+    let server = server().await;
+    let key = "k".repeat(1024 * 1024);
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "s", "namespace": "team-a"},
+        "data": {key.clone(): "YQ=="}
+    });
+    let (status, answer) = post(&server, "/validate", review(secret)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["response"]["allowed"], false);
+    let text = answer.to_string();
+    assert!(text.contains("[secret-keys]"), "{}", &text[..text.len().min(500)]);
+    assert!(text.len() < 16 * 1024, "the answer is {} bytes: the key was echoed", text.len());
+    still_serving(&server).await;
+    server.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_bodies_are_refused_before_they_are_read() {
+    let server = start_snapshot_server(|cfg| cfg.max_body_bytes = 64 * 1024).await;
+    let addr = server.running.webhook_addr;
+    // a declared length over the limit is refused without waiting for the body
+    let mut raw = raw_tls(addr, &server.ca).await;
+    let head =
+        "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n";
+    raw.write_all(head.as_bytes()).await.unwrap();
+    let (status, text) = read_response(&mut raw).await;
+    assert_eq!(status, 413, "{text}");
+    // no declared length: refused once the limit is crossed, while the client is still sending
+    let mut raw = raw_tls(addr, &server.ca).await;
+    raw.write_all(b"POST /mutate HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").await.unwrap();
+    let chunk = format!("{:x}\r\n{}\r\n", 16 * 1024, "x".repeat(16 * 1024));
+    for _ in 0..5 {
+        raw.write_all(chunk.as_bytes()).await.unwrap();
+    }
+    raw.flush().await.unwrap();
+    let (status, text) = read_response(&mut raw).await;
+    assert_eq!(status, 413, "{text}");
+    still_serving(&server).await;
+    server.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_senders_are_cut_off() {
+    let server = server().await;
+    let addr = server.running.webhook_addr;
+    // headers trickled one byte at a time
+    let mut headers = raw_tls(addr, &server.ca).await;
+    let trickle = tokio::spawn(async move {
+        for byte in b"POST /validate HTTP/1.1\r\nHost: x\r\nX-Slow: ".iter().chain([b'a'; 200].iter()) {
+            if headers.write_all(&[*byte]).await.is_err() || headers.flush().await.is_err() {
+                return headers;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        headers
+    });
+    // a body trickled after complete headers
+    let mut body = raw_tls(addr, &server.ca).await;
+    body.write_all(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{").await.unwrap();
+    body.flush().await.unwrap();
+    let trickle_body = tokio::spawn(async move {
+        for _ in 0..100 {
+            if body.write_all(b" ").await.is_err() {
+                break;
+            }
+            let _ = body.flush().await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        body
+    });
+    // meanwhile others are served
+    still_serving(&server).await;
+    let mut headers = trickle.await.unwrap();
+    closed_within(&mut headers, Duration::from_secs(5)).await;
+    let mut body = trickle_body.await.unwrap();
+    let (status, text) = read_response(&mut body).await;
+    assert_eq!(status, 408, "{text}");
+    still_serving(&server).await;
+    server.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_non_tls_connections_are_closed() {
+    let server = server().await;
+    let addr = server.running.webhook_addr;
+    // plain HTTP on the TLS port
+    let mut plain = TcpStream::connect(addr).await.unwrap();
+    plain.write_all(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}").await.unwrap();
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut reply)).await.expect("closed");
+    assert!(!reply.starts_with(b"HTTP/"), "answered plain HTTP on the TLS port");
+    // random bytes
+    let mut noise = TcpStream::connect(addr).await.unwrap();
+    noise.write_all(&(0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect::<Vec<_>>()).await.ok();
+    closed_within(&mut noise, Duration::from_secs(5)).await;
+    // many connections that never speak, and many that finish TLS and never send a request
+    let mut silent = Vec::new();
+    for _ in 0..300 {
+        silent.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let mut quiet = Vec::new();
+    for _ in 0..100 {
+        quiet.push(raw_tls(addr, &server.ca).await);
+    }
+    // a connection that was used once and then left idle
+    let mut used = raw_tls(addr, &server.ca).await;
+    let valid = std::fs::read(support::fixture("admission/validate/secret-create-valid.request.json")).unwrap();
+    let head = format!("POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", valid.len());
+    used.write_all(head.as_bytes()).await.unwrap();
+    used.write_all(&valid).await.unwrap();
+    assert_eq!(read_response(&mut used).await.0, 200);
+    still_serving(&server).await;
+    // the handshake and idle timeouts (both SHORT here) close them all
+    let limit = Duration::from_secs(15);
+    for stream in &mut silent {
+        closed_within(stream, limit).await;
+    }
+    for stream in &mut quiet {
+        closed_within(stream, limit).await;
+    }
+    closed_within(&mut used, limit).await;
+    still_serving(&server).await;
+    server.running.shutdown().await;
+}
+
+/// An HTTP/2 connection driven with the h2 crate, for stream-level abuse.
+async fn h2_connection(server: &TestServer) -> h2::client::SendRequest<bytes::Bytes> {
+    let tls = tls_h2(server.running.webhook_addr, &server.ca).await;
+    let (send, connection) = h2::client::handshake(tls).await.expect("h2 handshake");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    send
+}
+
+async fn tls_h2(addr: SocketAddr, ca: &[u8]) -> tokio_rustls::client::TlsStream<TcpStream> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    connector.connect(rustls::pki_types::ServerName::IpAddress(addr.ip().into()), tcp).await.unwrap()
+}
+
+fn h2_request() -> http::Request<()> {
+    http::Request::post("https://127.0.0.1/validate").header("content-type", "application/json").body(()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_rapid_resets_end_the_connection_not_the_server() {
+    let server = server().await;
+    let send = h2_connection(&server).await;
+    // open streams and cancel them at once, many times (CVE-2023-44487)
+    let mut sent = 0;
+    for _ in 0..20_000 {
+        let Ok(ready) = tokio::time::timeout(Duration::from_secs(5), send.clone().ready()).await else {
+            panic!("the connection stalled after {sent} resets");
+        };
+        let Ok(mut ready) = ready else { break };
+        let Ok((_response, mut stream)) = ready.send_request(h2_request(), false) else { break };
+        stream.send_reset(h2::Reason::CANCEL);
+        sent += 1;
+    }
+    assert!(sent > 0);
+    still_serving(&server).await;
+    server.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_stream_floods_are_bounded() {
+    let server = server().await;
+    // streams that send headers and never a body: each times out with 408
+    let mut send = h2_connection(&server).await;
+    let mut open = Vec::new();
+    for _ in 0..300 {
+        let Ok(Ok(mut ready)) = tokio::time::timeout(Duration::from_secs(5), send.clone().ready()).await else {
+            break;
+        };
+        let (response, stream) = ready.send_request(h2_request(), false).unwrap();
+        open.push((response, stream));
+        send = ready;
+    }
+    assert!(open.len() >= 100, "only {} streams opened", open.len());
+    still_serving(&server).await;
+    let mut timed_out = 0;
+    for (response, _stream) in open {
+        if let Ok(Ok(response)) = tokio::time::timeout(Duration::from_secs(15), response).await {
+            assert_eq!(response.status(), 408);
+            timed_out += 1;
+        }
+    }
+    assert!(timed_out >= 100, "{timed_out} streams got their 408");
+    // many complete small requests at once on one connection
+    let send = h2_connection(&server).await;
+    let body = std::fs::read(support::fixture("admission/validate/secret-create-valid.request.json")).unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..2_000 {
+        let send = send.clone();
+        let body = bytes::Bytes::from(body.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut ready = send.ready().await.ok()?;
+            let (response, mut stream) = ready.send_request(h2_request(), false).ok()?;
+            stream.send_data(body, true).ok()?;
+            Some(response.await.ok()?.status().as_u16())
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        if task.await.unwrap() == Some(200) {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 2_000, "every complete request on the flooded connection is answered");
+    still_serving(&server).await;
+    server.running.shutdown().await;
+}
