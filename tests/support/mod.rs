@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod leaks;
 pub mod mock_api;
 pub mod rfc6902;
 pub mod server;
