@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{Patch, PatchOperation};
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::policy::pod::mutate::PodChanges;
 use serde::Serialize;
@@ -30,7 +31,13 @@ pub fn pod_patch(before: &Pod, changes: &PodChanges) -> Patch {
     let mut ops = Vec::new();
     let spec = before.spec.as_ref();
     if let Some(new) = &changes.annotations {
-        map_diff(&mut ops, &["metadata", "annotations"], before.metadata.annotations.as_ref(), new);
+        if before.metadata == ObjectMeta::default() {
+            // the typed Pod cannot tell `metadata: {}` from no metadata at
+            // all: add the whole member, which is right for both
+            ops.push(add(PointerBuf::from_tokens(["metadata"]), &serde_json::json!({"annotations": new})));
+        } else {
+            map_diff(&mut ops, &["metadata", "annotations"], before.metadata.annotations.as_ref(), new);
+        }
     }
     if let Some(new) = &changes.image_pull_secrets {
         list_diff(&mut ops, &["spec", "imagePullSecrets"], spec.and_then(|s| s.image_pull_secrets.as_ref()), new);
@@ -195,5 +202,18 @@ mod tests {
         let paths: Vec<String> = patch.0.iter().map(|op| op.path().to_string()).collect();
         assert!(paths.contains(&"/metadata/annotations/secretgate.io~1injected-secrets".to_string()), "{paths:?}");
         assert!(pod_patch(&before, &PodChanges::default()).0.is_empty());
+    }
+
+    #[test]
+    fn annotations_on_a_pod_without_metadata_add_the_member() {
+        let changes = PodChanges {
+            annotations: Some([("secretgate.io/injected-secrets".into(), "db".into())].into()),
+            ..PodChanges::default()
+        };
+        let patch = pod_patch(&pod(json!({"spec": {"containers": []}})), &changes);
+        for mut doc in [json!({"spec": {"containers": []}}), json!({"metadata": {}, "spec": {"containers": []}})] {
+            json_patch::patch(&mut doc, &patch.0).unwrap();
+            assert_eq!(doc["metadata"], json!({"annotations": {"secretgate.io/injected-secrets": "db"}}));
+        }
     }
 }
