@@ -81,3 +81,30 @@ async fn sigterm_finishes_in_flight_requests_and_exits_0() {
     assert_eq!(exit.code(), Some(0), "exit status; log:\n{}", log.join("\n"));
     assert!(log.iter().any(|l| l.contains("Stopped")), "{}", log.join("\n"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_alive_connection_gets_its_next_answer_with_connection_close_during_the_drain() {
+    let server = support::server::start_snapshot_server(|_| {}).await;
+    let addr = server.running.webhook_addr;
+    let body = std::fs::read(fixture("admission/validate/secret-create-valid.request.json")).unwrap();
+    let request = |body: &[u8]| {
+        let mut bytes =
+            format!("POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        bytes.extend_from_slice(body);
+        bytes
+    };
+    let mut conn = raw_tls(addr, &server.ca).await;
+    conn.write_all(&request(&body)).await.unwrap();
+    let (status, head) = read_response(&mut conn).await;
+    assert_eq!(status, 200);
+    assert!(!head.to_ascii_lowercase().contains("connection: close"), "{head}");
+    // shutdown begins while the connection is idle between requests
+    let shutdown = tokio::spawn(server.running.shutdown());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // the client's next request is answered, and told the connection ends
+    conn.write_all(&request(&body)).await.unwrap();
+    let (status, head) = read_response(&mut conn).await;
+    assert_eq!(status, 200, "{head}");
+    assert!(head.to_ascii_lowercase().contains("connection: close"), "{head}");
+    tokio::time::timeout(Duration::from_secs(10), shutdown).await.expect("the drain ends").unwrap();
+}

@@ -4,7 +4,7 @@
 //! answers carry `connection: close`, HTTP/2 gets a GOAWAY), bounded by the
 //! grace period.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,7 +44,7 @@ struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        self.0.touch();
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -52,6 +52,10 @@ impl Drop for InFlight {
 impl Activity {
     fn new() -> Arc<Self> {
         Arc::new(Activity { in_flight: AtomicUsize::new(0), last: Mutex::new(Instant::now()) })
+    }
+
+    fn touch(&self) {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
 
     fn start(self: &Arc<Self>) -> InFlight {
@@ -129,7 +133,8 @@ pub async fn serve(
                 }
             };
             if let Some(stream) = stream {
-                serve_connection(stream, peer, &builder, app, limits, &mut shutdown).await;
+                let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                serve_connection(stream, http2, peer, &builder, app, limits, &mut shutdown).await;
             }
             open.fetch_sub(1, Ordering::Relaxed);
         });
@@ -142,10 +147,22 @@ pub async fn serve(
     }
 }
 
+/// How long an HTTP/1.1 connection may stay idle once shutdown began.
+const DRAIN_IDLE: Duration = Duration::from_millis(500);
+
 /// Serve one TLS connection until the client closes it, it idles out, or
 /// shutdown asks it to finish.
+///
+/// At shutdown an HTTP/2 connection gets a GOAWAY at once (the client learns
+/// which streams were taken, no race). An HTTP/1.1 connection is not closed
+/// while idle, which races a request the client may be sending at that
+/// moment (its POST then fails, and Go's client does not retry a POST): its
+/// next answer carries `connection: close` instead, and only a connection
+/// idle for `DRAIN_IDLE` is closed.
+#[allow(clippy::too_many_arguments)]
 async fn serve_connection<S>(
     stream: S,
+    http2: bool,
     peer: std::net::SocketAddr,
     builder: &Builder<TokioExecutor>,
     app: Router,
@@ -156,22 +173,36 @@ async fn serve_connection<S>(
 {
     let activity = Activity::new();
     let tracked = activity.clone();
+    let draining = Arc::new(AtomicBool::new(false));
+    let closing_answers = draining.clone();
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let in_flight = tracked.start();
         let mut app = app.clone();
+        let closing_answers = closing_answers.clone();
         async move {
-            let response = tower::Service::call(&mut app, request.map(axum::body::Body::new)).await;
+            let mut response = tower::Service::call(&mut app, request.map(axum::body::Body::new)).await;
+            if closing_answers.load(Ordering::Acquire)
+                && let Ok(response) = &mut response
+            {
+                response
+                    .headers_mut()
+                    .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+            }
             drop(in_flight);
             response
         }
     });
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
-    let mut closing = *shutdown.borrow();
-    if closing {
+    let mut closing = false;
+    let mut drain = !http2 && *shutdown.borrow();
+    if http2 && *shutdown.borrow() {
+        closing = true;
         connection.as_mut().graceful_shutdown();
     }
+    draining.store(drain, Ordering::Release);
     loop {
+        let idle_limit = if drain { DRAIN_IDLE } else { limits.idle_timeout };
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(error) = result {
@@ -179,12 +210,19 @@ async fn serve_connection<S>(
                 }
                 return;
             }
-            _ = shutdown.changed(), if !closing => {
-                closing = true;
-                connection.as_mut().graceful_shutdown();
+            _ = shutdown.changed(), if !closing && !drain => {
+                if http2 {
+                    closing = true;
+                    connection.as_mut().graceful_shutdown();
+                } else {
+                    // the idle clock restarts: a request already on its way is answered
+                    drain = true;
+                    draining.store(true, Ordering::Release);
+                    activity.touch();
+                }
             }
-            () = activity.idle_for(limits.idle_timeout), if !closing => {
-                tracing::debug!(%peer, idle_timeout = ?limits.idle_timeout, "Closing an idle connection");
+            () = activity.idle_for(idle_limit), if !closing => {
+                tracing::debug!(%peer, idle = ?idle_limit, "Closing an idle connection");
                 closing = true;
                 connection.as_mut().graceful_shutdown();
             }
