@@ -3,6 +3,9 @@
 //! answering well-formed reviews afterwards.
 
 mod support;
+#[path = "../fuzz/src/lib.rs"]
+#[allow(dead_code)]
+mod harness;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -28,21 +31,7 @@ async fn server() -> TestServer {
 
 fn review(object: Value) -> Vec<u8> {
     let kind = object["kind"].as_str().unwrap().to_string();
-    let resource = format!("{}s", kind.to_lowercase());
-    serde_json::to_vec(&json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "0000-hostile",
-            "kind": {"group": "", "version": "v1", "kind": kind},
-            "resource": {"group": "", "version": "v1", "resource": resource},
-            "namespace": "team-a",
-            "operation": "CREATE",
-            "userInfo": {"username": "hostile"},
-            "object": object,
-        }
-    }))
-    .unwrap()
+    harness::wrap(&kind, "CREATE", &object, None)
 }
 
 fn pod(containers: Vec<Value>) -> Value {
