@@ -2,10 +2,10 @@
 //! bounded, correct answer (or a closed connection) and the server goes on
 //! answering well-formed reviews afterwards.
 
-mod support;
 #[path = "../fuzz/src/lib.rs"]
 #[allow(dead_code)]
 mod harness;
+mod support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
