@@ -17,6 +17,7 @@ pub use value::{Base64, EncodedSecret, SecretValue, is_base64};
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::decision::Report;
 use super::rules::RuleId;
@@ -45,35 +46,33 @@ impl<'a> SecretData<'a> {
     /// A decoded k8s-openapi Secret, `stringData` folded into `data`
     /// exactly as the API server's conversion does (a `stringData` key wins).
     pub fn of(secret: &'a Secret) -> Self {
-        let mut data: BTreeMap<&str, SecretValue<'a>> = BTreeMap::new();
-        for (k, v) in secret.data.iter().flatten() {
-            data.insert(k, SecretValue::Bytes(&v.0));
-        }
-        for (k, v) in secret.string_data.iter().flatten() {
-            data.insert(k, SecretValue::Bytes(v.as_bytes()));
-        }
-        SecretData {
-            secret_type: default_type(secret.type_.as_deref()),
-            data,
-            immutable: secret.immutable == Some(true),
-            annotations: secret.metadata.annotations.as_ref(),
-        }
+        let data = secret.data.iter().flatten().map(|(k, v)| (k.as_str(), SecretValue::Bytes(&v.0)));
+        let fields = (secret.type_.as_deref(), secret.immutable, &secret.metadata);
+        Self::assemble(data, secret.string_data.as_ref(), fields)
     }
 
     /// A Secret as it arrives, values still base64.
     pub fn of_encoded(secret: &'a EncodedSecret) -> Self {
-        let mut data: BTreeMap<&str, SecretValue<'a>> = BTreeMap::new();
-        for (k, v) in secret.data.iter().flatten() {
-            data.insert(k, SecretValue::Base64(&v.0));
-        }
-        for (k, v) in secret.string_data.iter().flatten() {
+        let data = secret.data.iter().flatten().map(|(k, v)| (k.as_str(), SecretValue::Base64(&v.0)));
+        let fields = (secret.type_.as_deref(), secret.immutable, &secret.metadata);
+        Self::assemble(data, secret.string_data.as_ref(), fields)
+    }
+
+    /// `data`, then `stringData` over it; type, immutable and metadata.
+    fn assemble(
+        data: impl Iterator<Item = (&'a str, SecretValue<'a>)>,
+        string_data: Option<&'a BTreeMap<String, String>>,
+        (secret_type, immutable, metadata): (Option<&'a str>, Option<bool>, &'a ObjectMeta),
+    ) -> Self {
+        let mut data: BTreeMap<&str, SecretValue<'a>> = data.collect();
+        for (k, v) in string_data.into_iter().flatten() {
             data.insert(k, SecretValue::Bytes(v.as_bytes()));
         }
         SecretData {
-            secret_type: default_type(secret.type_.as_deref()),
+            secret_type: default_type(secret_type),
             data,
-            immutable: secret.immutable == Some(true),
-            annotations: secret.metadata.annotations.as_ref(),
+            immutable: immutable == Some(true),
+            annotations: metadata.annotations.as_ref(),
         }
     }
 
