@@ -135,6 +135,11 @@ pub async fn admin_get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 /// A raw TLS stream (HTTP/1.1 by ALPN) for hand-written requests.
 pub async fn raw_tls(addr: SocketAddr, ca_pem: &[u8]) -> tokio_rustls::client::TlsStream<TcpStream> {
+    raw_tls_alpn(addr, ca_pem, b"http/1.1").await
+}
+
+/// A raw TLS stream offering one ALPN protocol.
+pub async fn raw_tls_alpn(addr: SocketAddr, ca_pem: &[u8], alpn: &[u8]) -> tokio_rustls::client::TlsStream<TcpStream> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem) {
@@ -145,7 +150,7 @@ pub async fn raw_tls(addr: SocketAddr, ca_pem: &[u8]) -> tokio_rustls::client::T
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     let tcp = TcpStream::connect(addr).await.unwrap();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     connector.connect(ServerName::IpAddress(addr.ip().into()), tcp).await.unwrap()
