@@ -45,7 +45,7 @@ load() {
   LOAD_PIDS+=($!)
 }
 
-# failures NAME...: requests that got a non-200 answer or an error, except
+# summarise FILE...: requests that got a non-200 answer or an error, except
 # those oha itself abandoned at the end of its run ("aborted due to deadline").
 summarise() {
   python3 - "$@" <<'EOF'

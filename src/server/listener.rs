@@ -85,9 +85,9 @@ pub async fn serve(
     limits: ListenerLimits,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    // each connection task holds a sender; the drain ends when all are dropped
+    // each connection task holds a sender: their count is the open
+    // connections, and the drain ends when all are dropped
     let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
-    let open = Arc::new(AtomicUsize::new(0));
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true);
     builder
@@ -117,10 +117,8 @@ pub async fn serve(
         let app = app.clone();
         let mut shutdown = shutdown.clone();
         let open_tx = open_tx.clone();
-        let open = open.clone();
         tokio::spawn(async move {
             let _open = open_tx;
-            open.fetch_add(1, Ordering::Relaxed);
             let stream = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => Some(stream),
                 Ok(Err(error)) => {
@@ -136,12 +134,11 @@ pub async fn serve(
                 let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
                 serve_connection(stream, http2, peer, &builder, app, limits, &mut shutdown).await;
             }
-            open.fetch_sub(1, Ordering::Relaxed);
         });
     }
     drop(listener);
+    tracing::info!(connections = open_tx.strong_count() - 1, "Draining connections");
     drop(open_tx);
-    tracing::info!(connections = open.load(Ordering::Relaxed), "Draining connections");
     if tokio::time::timeout(limits.grace_period, open_rx.recv()).await.is_err() {
         tracing::warn!(grace_period = ?limits.grace_period, "Grace period over; closing the remaining connections");
     }
