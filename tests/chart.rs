@@ -274,6 +274,52 @@ fn external_mode_uses_the_given_secret_and_bundle() {
 }
 
 #[test]
+fn an_external_server_gets_url_webhooks_and_no_in_cluster_server() {
+    let sets = ["externalServer.url=https://10.1.2.3:9443/", "externalServer.caBundle=Q0FCVU5ETEU="];
+    let Some(docs) = render(&sets) else { return };
+    let hooks = webhooks(&docs);
+    assert_eq!(hooks.len(), 4);
+    for w in hooks {
+        let url = w["clientConfig"]["url"].as_str().unwrap();
+        let path = if w["name"].as_str().unwrap().contains(".mutate.") { "/mutate" } else { "/validate" };
+        assert_eq!(url, format!("https://10.1.2.3:9443{path}"), "one slash between base URL and path");
+        assert!(w["clientConfig"].get("service").is_none());
+        assert_eq!(w["clientConfig"]["caBundle"], "Q0FCVU5ETEU=");
+    }
+    for absent in ["Deployment", "Service", "PodDisruptionBudget", "Secret", "Certificate", "ServiceMonitor"] {
+        assert!(kind(&docs, absent).is_empty(), "no {absent} for a server outside the cluster");
+    }
+    // what the host process runs with is still installed
+    for present in ["ServiceAccount", "ConfigMap", "ClusterRole", "ClusterRoleBinding"] {
+        one(&docs, present);
+    }
+    // the same with monitoring and cert-manager asked for: nothing to select, no Certificate
+    let Some(docs) = render(&[sets[0], sets[1], "serviceMonitor.enabled=true", "tls.mode=certManager"]) else { return };
+    assert!(kind(&docs, "ServiceMonitor").is_empty() && kind(&docs, "Certificate").is_empty());
+    for d in docs.iter().filter(|d| d["kind"].as_str().is_some_and(|k| k.ends_with("WebhookConfiguration"))) {
+        assert!(d["metadata"].get("annotations").is_none(), "no cainjector annotation: the caBundle is given");
+    }
+}
+
+#[test]
+fn an_external_server_needs_its_ca_bundle_and_an_https_url() {
+    let Some(helm) = helm() else { return };
+    for (sets, expect) in [
+        (vec!["externalServer.url=https://127.0.0.1:9443"], "externalServer.caBundle is required"),
+        (vec!["externalServer.url=http://127.0.0.1:9443", "externalServer.caBundle=QUJD"], "externalServer.url"),
+    ] {
+        let mut cmd = Command::new(&helm);
+        cmd.args(["template", "rel", root().join("charts/secretgate").to_str().unwrap()]);
+        for set in sets {
+            cmd.args(["--set", set]);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(expect), "{expect}: {stderr}");
+    }
+}
+
+#[test]
 fn rbac_grants_exactly_what_the_secret_view_and_events_need() {
     let read =
         json!({"apiGroups": [""], "resources": ["secrets", "serviceaccounts"], "verbs": ["get", "list", "watch"]});

@@ -60,6 +60,10 @@ matchExpressions:
 
 {{/* clientConfig of a webhook; `path` is passed in. */}}
 {{- define "secretgate.clientConfig" -}}
+{{- if .root.Values.externalServer.url }}
+url: {{ printf "%s%s" (trimSuffix "/" .root.Values.externalServer.url) .path | quote }}
+caBundle: {{ required "externalServer.caBundle is required with externalServer.url: the base64 PEM CA that signed the server's certificate" .root.Values.externalServer.caBundle }}
+{{- else }}
 service:
   name: {{ include "secretgate.fullname" .root }}
   namespace: {{ .root.Release.Namespace }}
@@ -70,6 +74,12 @@ caBundle: {{ required "tls.external.caBundle is required with tls.mode=external"
 {{- else if eq .root.Values.tls.mode "selfSigned" }}
 caBundle: {{ index (include "secretgate.selfSignedPair" .root | fromYaml) "ca" }}
 {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Whether the chart runs the server in the cluster (false with externalServer.url). */}}
+{{- define "secretgate.inCluster" -}}
+{{- if not .Values.externalServer.url }}true{{ end -}}
 {{- end -}}
 
 {{/*
