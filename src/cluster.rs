@@ -37,11 +37,16 @@ impl View {
         }
     }
 
-    /// Whether the view is synced.
+    /// Whether the view is synced and current.
     pub fn is_ready(&self) -> bool {
+        self.not_ready_reason().is_none()
+    }
+
+    /// Why the view is not ready, for `/readyz`; `None` when it is.
+    pub fn not_ready_reason(&self) -> Option<String> {
         match self {
-            View::Static(_) => true,
-            View::Live(live) => live.is_ready(),
+            View::Static(_) => None,
+            View::Live(live) => live.not_ready_reason(),
         }
     }
 

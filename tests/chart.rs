@@ -306,7 +306,7 @@ fn an_external_server_needs_its_ca_bundle_and_an_https_url() {
     let Some(helm) = helm() else { return };
     for (sets, expect) in [
         (vec!["externalServer.url=https://127.0.0.1:9443"], "externalServer.caBundle is required"),
-        (vec!["externalServer.url=http://127.0.0.1:9443", "externalServer.caBundle=QUJD"], "externalServer.url"),
+        (vec!["externalServer.url=http://127.0.0.1:9443", "externalServer.caBundle=QUJD"], "/externalServer/url"),
     ] {
         let mut cmd = Command::new(&helm);
         cmd.args(["template", "rel", root().join("charts/secretgate").to_str().unwrap()]);

@@ -87,7 +87,7 @@ async fn readiness_waits_for_the_initial_list() {
     let admin = server.running.admin_addr;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (status, body) = admin_get(admin, "/readyz").await;
-    assert_eq!((status, body.as_str()), (503, "not ready: the cluster view has not synced yet\n"));
+    assert_eq!((status, body.as_str()), (503, "not ready: the Secret list has not completed yet\n"));
     assert!(admin_get(admin, "/metrics").await.1.contains("secretgate_cluster_ready 0"));
     api.release_lists();
     until_ready(&server).await;

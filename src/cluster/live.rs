@@ -5,15 +5,14 @@
 //! so no Secret value ever reaches the process.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, Resource};
 
@@ -43,8 +42,8 @@ pub struct LiveView {
     inventory: Inventory,
     client: Client,
     secret_view: SecretView,
-    secrets_synced: AtomicBool,
-    service_accounts_synced: AtomicBool,
+    secrets: WatchHealth,
+    service_accounts: WatchHealth,
     confirm_timeout: Duration,
     metrics: Metrics,
 }
@@ -67,33 +66,32 @@ impl LiveView {
             inventory: Inventory::default(),
             client,
             secret_view,
-            secrets_synced: AtomicBool::new(false),
-            service_accounts_synced: AtomicBool::new(false),
+            secrets: WatchHealth::new("Secret"),
+            service_accounts: WatchHealth::new("ServiceAccount"),
             confirm_timeout,
             metrics,
         });
         let config = watcher::Config::default().page_size(LIST_PAGE_SIZE);
-        let service_accounts: Api<ServiceAccount> = Api::all(view.client.clone());
         let v = view.clone();
         let sa_config = config.clone();
         tokio::spawn(async move {
-            let sa_stream = watcher::watcher(service_accounts, sa_config).default_backoff();
-            drive(sa_stream, summarise_service_account, &v.inventory.service_accounts, &v.service_accounts_synced)
-                .await;
+            let api: Api<ServiceAccount> = Api::all(v.client.clone());
+            let watch = || watcher::watcher(api.clone(), sa_config.clone());
+            drive(watch, summarise_service_account, &v.inventory.service_accounts, &v.service_accounts).await;
         });
         let v = view.clone();
         tokio::spawn(async move {
             match v.secret_view {
                 SecretView::Keys => {
-                    let secrets: Api<Secret> = Api::all(v.client.clone());
-                    let stream = watcher::watcher(secrets, config).default_backoff();
-                    drive(stream, summarise_secret, &v.inventory.secrets, &v.secrets_synced).await;
+                    let api: Api<Secret> = Api::all(v.client.clone());
+                    let watch = || watcher::watcher(api.clone(), config.clone());
+                    drive(watch, summarise_secret, &v.inventory.secrets, &v.secrets).await;
                 }
                 SecretView::Metadata => {
                     // `Api<PartialObjectMeta<_>>` asks the API server for metadata only
-                    let metadata: Api<PartialObjectMeta<Secret>> = Api::all(v.client.clone());
-                    let stream = watcher::watcher(metadata, config).default_backoff();
-                    drive(stream, summarise_secret_metadata, &v.inventory.secrets, &v.secrets_synced).await;
+                    let api: Api<PartialObjectMeta<Secret>> = Api::all(v.client.clone());
+                    let watch = || watcher::watcher(api.clone(), config.clone());
+                    drive(watch, summarise_secret_metadata, &v.inventory.secrets, &v.secrets).await;
                 }
             }
         });
@@ -105,9 +103,15 @@ impl LiveView {
         &self.inventory
     }
 
-    /// Whether both initial lists have completed.
+    /// Whether both watches have completed a list and are not failing.
     pub fn is_ready(&self) -> bool {
-        self.secrets_synced.load(Ordering::Acquire) && self.service_accounts_synced.load(Ordering::Acquire)
+        self.not_ready_reason().is_none()
+    }
+
+    /// Why the view is not ready (`None` when it is): a watch that has not
+    /// listed yet, or one that failed and has not re-listed since.
+    pub fn not_ready_reason(&self) -> Option<String> {
+        [&self.secrets, &self.service_accounts].into_iter().find_map(WatchHealth::not_ready_reason)
     }
 
     /// Confirm cache misses with one live GET each (concurrently, bounded
@@ -189,38 +193,99 @@ fn summarise_service_account(sa: &ServiceAccount) -> Summarised<ServiceAccountSu
     identity(sa).map(|(ns, name)| (ns, name, ServiceAccountSummary::from_service_account(sa)))
 }
 
+// === impl WatchHealth ===
+
+/// The state of one watch, for readiness.
+#[derive(Debug)]
+struct WatchHealth {
+    kind: &'static str,
+    synced: AtomicBool,
+    /// When the watch failed, while it has not re-listed since.
+    failing_since: Mutex<Option<Instant>>,
+}
+
+impl WatchHealth {
+    fn new(kind: &'static str) -> WatchHealth {
+        WatchHealth { kind, synced: AtomicBool::new(false), failing_since: Mutex::new(None) }
+    }
+
+    fn failing_since(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.failing_since.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn not_ready_reason(&self) -> Option<String> {
+        if let Some(since) = *self.failing_since() {
+            let secs = since.elapsed().as_secs();
+            return Some(format!(
+                "the {} watch failed {secs} s ago and has not re-listed yet: answers may be stale (see the log)",
+                self.kind
+            ));
+        }
+        (!self.synced.load(Ordering::Acquire)).then(|| format!("the {} list has not completed yet", self.kind))
+    }
+}
+
+/// Backoff between a failed watch and the next list: doubles from the first
+/// delay up to the cap, and starts again after a successful list.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_CAP: Duration = Duration::from_secs(30);
+
 /// Apply a watcher's events to `objects` (the reflector): the initial list is
-/// buffered and swapped in whole at `InitDone`, which marks `synced`.
-async fn drive<K, V: Interned>(
-    stream: impl Stream<Item = Result<Event<K>, watcher::Error>>,
+/// buffered and swapped in whole at `InitDone`, which marks `health` synced.
+/// A failed watch is dropped and, after a backoff, listed again from the
+/// start, so that readiness turns true again only once the view is known to
+/// be current (a resumed watch would give no sign that it works again).
+async fn drive<K, V: Interned, S>(
+    watch: impl Fn() -> S,
     summarise: fn(&K) -> Summarised<V>,
     objects: &Objects<V>,
-    synced: &AtomicBool,
-) {
-    let mut buffer = Vec::new();
-    let mut stream = std::pin::pin!(stream);
-    while let Some(event) = stream.next().await {
-        match event {
-            Ok(Event::Init) => buffer.clear(),
-            Ok(Event::InitApply(object)) => buffer.extend(summarise(&object)),
-            Ok(Event::InitDone) => {
-                let count = buffer.len();
-                objects.replace_all(buffer.drain(..));
-                if !synced.swap(true, Ordering::AcqRel) {
-                    tracing::info!(objects = count, kind = std::any::type_name::<V>().rsplit("::").next(), "Synced");
+    health: &WatchHealth,
+) where
+    S: Stream<Item = Result<Event<K>, watcher::Error>>,
+{
+    let mut delay = RETRY_FIRST;
+    loop {
+        let mut buffer = Vec::new();
+        let mut stream = std::pin::pin!(watch());
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(Event::Init) => buffer.clear(),
+                Ok(Event::InitApply(object)) => buffer.extend(summarise(&object)),
+                Ok(Event::InitDone) => {
+                    let count = buffer.len();
+                    objects.replace_all(buffer.drain(..));
+                    delay = RETRY_FIRST;
+                    let recovered = health.failing_since().take();
+                    if !health.synced.swap(true, Ordering::AcqRel) {
+                        tracing::info!(objects = count, kind = health.kind, "Synced");
+                    } else if let Some(since) = recovered {
+                        let outage = since.elapsed().as_secs();
+                        tracing::info!(
+                            objects = count,
+                            kind = health.kind,
+                            outage_seconds = outage,
+                            "Re-listed after a watch failure"
+                        );
+                    }
+                }
+                Ok(Event::Apply(object)) => {
+                    if let Some((ns, name, summary)) = summarise(&object) {
+                        objects.insert(&ns, &name, summary);
+                    }
+                }
+                Ok(Event::Delete(object)) => {
+                    if let Some((ns, name, _)) = summarise(&object) {
+                        objects.remove(&ns, &name);
+                    }
+                }
+                Err(error) => {
+                    health.failing_since().get_or_insert_with(Instant::now);
+                    tracing::warn!(%error, kind = health.kind, retry_in = ?delay, "Watch failed; listing again after a backoff");
+                    break;
                 }
             }
-            Ok(Event::Apply(object)) => {
-                if let Some((ns, name, summary)) = summarise(&object) {
-                    objects.insert(&ns, &name, summary);
-                }
-            }
-            Ok(Event::Delete(object)) => {
-                if let Some((ns, name, _)) = summarise(&object) {
-                    objects.remove(&ns, &name);
-                }
-            }
-            Err(error) => tracing::warn!(%error, "Watch failed; retrying with backoff"),
         }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(RETRY_CAP);
     }
 }

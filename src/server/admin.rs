@@ -34,11 +34,11 @@ pub fn router(state: AdminState) -> Router {
 
 async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
     if !state.serving.load(Ordering::Acquire) {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: the webhook listener is not serving\n")
-    } else if !state.view.is_ready() {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: the cluster view has not synced yet\n")
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: the webhook listener is not serving\n".to_string())
+    } else if let Some(reason) = state.view.not_ready_reason() {
+        (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n"))
     } else {
-        (StatusCode::OK, "ready\n")
+        (StatusCode::OK, "ready\n".to_string())
     }
 }
 
