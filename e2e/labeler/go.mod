@@ -1,0 +1,3 @@
+module secretgate.dev/e2e/labeler
+
+go 1.26
