@@ -5,5 +5,8 @@ source "$(dirname "$0")/lib/common.sh"
 RUN=$ROOT/.tools/e2e/up
 [ -d "$RUN" ] || { log "nothing to stop: $RUN does not exist"; exit 0; }
 stop_all
+if pgrep -f "$RUN/" >/dev/null; then
+  log "still running after teardown, killing:"; pgrep -af "$RUN/" >&2; pkill -KILL -f "$RUN/" || true
+fi
 rm -rf "$RUN"
 log "stopped; $RUN removed"

@@ -22,8 +22,10 @@ prepare_tools
 T_TOOLS=$((SECONDS - T_START))
 
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/secretgate-e2e.XXXXXX")
+SCENARIO_PID=""
 cleanup() {
   local rc=$?
+  [ -z "$SCENARIO_PID" ] || kill -TERM "$SCENARIO_PID" 2>/dev/null || true
   stop_all
   # nothing of this run may outlive it: every process names $RUN in its arguments
   if pgrep -f "$RUN/" >/dev/null; then
@@ -51,7 +53,9 @@ run_scenario() { # ID TITLE
   local out="$RUN/logs/scenario-$id.log" t0=$SECONDS rc
   CURRENT_SCENARIO=$id
   ( set -eo pipefail; "scenario_$id" ) >"$out" 2>&1 &
-  wait $!; rc=$?
+  SCENARIO_PID=$!
+  wait "$SCENARIO_PID"; rc=$?
+  SCENARIO_PID=""
   if [ "$rc" = 0 ]; then
     PASSED=$((PASSED + 1)); printf 'ok    %s. %s (%s s)\n' "$id" "$title" $((SECONDS - t0))
   else

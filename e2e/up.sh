@@ -8,9 +8,11 @@ source "$(dirname "$0")/lib/common.sh"
 for f in pki cluster secretgate check setup; do source "$E2E_DIR/lib/$f.sh"; done
 
 RUN=$ROOT/.tools/e2e/up
-if [ -d "$RUN/pids" ] && [ -n "$(ls -A "$RUN/pids" 2>/dev/null)" ]; then
-  die "a control plane from e2e/up.sh is already running; stop it with: bash e2e/down.sh"
-fi
+for f in "$RUN"/pids/*; do
+  if [ -e "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; then
+    die "a control plane from e2e/up.sh is already running; stop it with: bash e2e/down.sh"
+  fi
+done
 rm -rf "$RUN" && mkdir -p "$RUN"
 prepare_tools
 trap 'log "start-up failed; tearing down"; stop_all' ERR
@@ -20,12 +22,12 @@ stop labeler
 trap - ERR
 cat <<MSG
 
-secretgate is serving a real kube-apiserver ${K8S_BIN##*/k8s/} on 127.0.0.1 (logs: $RUN/logs/).
+secretgate is serving a real kube-apiserver $(basename "$(dirname "$K8S_BIN")") on 127.0.0.1 (logs: $RUN/logs/).
   export KUBECONFIG=$RUN/admin.kubeconfig PATH=${K8S_BIN%/}:\$PATH
 
 Try it (namespace e2e-apps has Secrets and ServiceAccounts from e2e/manifests/base.yaml):
-  kubectl apply -f e2e/manifests/a-pod-missing-secret.yaml      # refused: [pod-secret-exists]
-  kubectl apply -f e2e/manifests/e-pod-injected.yaml && kubectl get pod injected -n e2e-apps -o yaml
+  kubectl apply -f $E2E_DIR/manifests/a-pod-missing-secret.yaml      # refused: [pod-secret-exists]
+  kubectl apply -f $E2E_DIR/manifests/e-pod-injected.yaml && kubectl get pod injected -n e2e-apps -o yaml
   curl -s http://127.0.0.1:$ADMIN_PORT/metrics | grep ^secretgate_
 Stop it: bash e2e/down.sh
 MSG

@@ -46,7 +46,7 @@ stop_all() {
   local name
   [ -d "$RUN/pids" ] || return 0
   for name in secretgate labeler kube-controller-manager; do stop "$name"; done
-  stop_apiserver
+  stop kube-apiserver 5   # see stop_apiserver in cluster.sh
   stop etcd
   for name in "$RUN"/pids/*; do [ -e "$name" ] && stop "$(basename "$name")"; done
   return 0
