@@ -1,5 +1,8 @@
 //! Redaction of objects before anything of them is logged: Secret `data`
-//! and `stringData` values become `<redacted>`, keys stay.
+//! and `stringData` values become `<redacted>`, keys stay. Every annotation
+//! value of a Secret is redacted too: annotations can embed the whole object
+//! (`kubectl.kubernetes.io/last-applied-configuration`, written by every
+//! client-side `kubectl apply`, holds its `data` and `stringData`).
 
 use serde_json::Value;
 
@@ -7,11 +10,18 @@ use serde_json::Value;
 pub const REDACTED: &str = "<redacted>";
 
 /// A copy of an AdmissionReview that is safe to log: its `object` and
-/// `oldObject` redacted.
+/// `oldObject` redacted, as Secrets whatever they say of themselves when the
+/// request is about Secrets.
 pub fn redacted_review(review: &Value) -> Value {
     let mut copy = review.clone();
+    let Some(request) = copy.get_mut("request") else { return copy };
+    let about_secrets = request.pointer("/kind/kind").and_then(Value::as_str) == Some("Secret")
+        || request.pointer("/resource/resource").and_then(Value::as_str) == Some("secrets");
     for field in ["object", "oldObject"] {
-        if let Some(object) = copy.get_mut("request").and_then(|r| r.get_mut(field)) {
+        if let Some(object) = request.get_mut(field) {
+            if about_secrets {
+                redact_secret(object);
+            }
             redact_in_place(object);
         }
     }
@@ -35,13 +45,25 @@ fn redact_in_place(object: &mut Value) {
         || map.contains_key("data")
         || map.contains_key("stringData")
     {
-        for field in ["data", "stringData"] {
-            if let Some(Value::Object(values)) = map.get_mut(field) {
-                values.values_mut().for_each(|v| *v = Value::String(REDACTED.into()));
-            } else if let Some(value) = map.get_mut(field) {
-                *value = Value::String(REDACTED.into());
-            }
-        }
+        redact_secret(object);
+    }
+}
+
+/// Redact `object` as a Secret: `data`, `stringData` and every annotation value.
+fn redact_secret(object: &mut Value) {
+    let Some(map) = object.as_object_mut() else { return };
+    for field in ["data", "stringData"] {
+        redact_values(map.get_mut(field));
+    }
+    redact_values(map.get_mut("metadata").and_then(|m| m.get_mut("annotations")));
+}
+
+/// Every value of an object (keys stay), or the whole value if it is not one.
+fn redact_values(value: Option<&mut Value>) {
+    match value {
+        Some(Value::Object(values)) => values.values_mut().for_each(|v| *v = Value::String(REDACTED.into())),
+        Some(value) => *value = Value::String(REDACTED.into()),
+        None => {}
     }
 }
 
@@ -63,6 +85,23 @@ mod tests {
         let review = json!({"request": {"object": {"kind": "Secret", "data": {"a": "bmV3"}}, "oldObject": {"kind": "Secret", "data": {"a": "b2xk"}}}});
         let out = redacted_review(&review).to_string();
         assert!(!out.contains("bmV3") && !out.contains("b2xk"), "{out}");
+    }
+
+    #[test]
+    fn annotations_of_secrets_are_values_too() {
+        let applied = r#"{"apiVersion":"v1","data":{"p":"aHVudGVyMg=="},"kind":"Secret","stringData":{"q":"hunter2"}}"#;
+        let secret = json!({"kind": "Secret", "metadata": {"name": "s", "annotations": {
+            "kubectl.kubernetes.io/last-applied-configuration": applied, "team.example/note": "hunter3"}}});
+        let out = redacted(&secret).to_string();
+        assert!(!out.contains("aHVudGVyMg") && !out.contains("hunter2") && !out.contains("hunter3"), "{out}");
+        assert!(out.contains("\"team.example/note\":\"<redacted>\""), "{out}");
+        // a review about Secrets redacts its objects even when they do not say what they are
+        let review =
+            json!({"request": {"kind": {"kind": "Secret"}, "object": {"metadata": {"annotations": {"a": "hunter4"}}}}});
+        assert!(!redacted_review(&review).to_string().contains("hunter4"));
+        // other kinds keep their annotations: they are what an operator debugs
+        let pod = json!({"kind": "Pod", "metadata": {"annotations": {"a": "visible"}}});
+        assert!(redacted(&pod).to_string().contains("visible"));
     }
 
     #[test]

@@ -107,6 +107,20 @@ pub fn corpus() -> Vec<(&'static str, String, Vec<String>, Vec<String>)> {
             vec![],
             vec![v[14].clone()],
         ),
+        (
+            // what every client-side `kubectl apply` leaves on a Secret
+            "last-applied annotation",
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": "applied", "namespace": "team-a", "annotations": {
+                    "kubectl.kubernetes.io/last-applied-configuration": json!({
+                        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "applied", "namespace": "team-a"},
+                        "data": {"a*b": super::b64(v[17].as_bytes())}, "stringData": {"token": v[18]}}).to_string(),
+                    "team.example/copy": v[19]}},
+                "data": {"a*b": super::b64(v[17].as_bytes())}})
+            .to_string(),
+            vec![],
+            vec![v[17].clone(), v[18].clone(), v[19].clone()],
+        ),
     ];
     // an UPDATE of an immutable Secret, both values secret
     let dir = std::env::temp_dir().join(format!("secretgate-redaction-{}", std::process::id()));
