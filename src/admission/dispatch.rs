@@ -140,6 +140,7 @@ impl Admission {
     /// Decode a body for `webhook`: objects go straight into the types the
     /// dispatch will want.
     pub fn decode<'a>(&self, webhook: Webhook, body: &'a [u8]) -> Result<Decoded<'a>, Unusable> {
+        super::duplicates::check(body)?;
         let choose = |kind: &kube::core::GroupVersionKind, subresource: &str, operation: &KubeOperation| {
             Subject::target(webhook, kind, subresource, operation)
         };

@@ -12,12 +12,19 @@ pub const MAX_WARNING_CHARS: usize = 256;
 pub const MAX_WARNINGS_CHARS: usize = 4096;
 /// Longest audit annotation value we write.
 pub const MAX_AUDIT_CHARS: usize = 2048;
+/// Longest `status.message` of a denial, in bytes (contract §3): an answer
+/// stays small whatever the input.
+pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
+/// Violations of one rule shown before `[<rule>] ... and N more`.
+pub const MAX_LINES_PER_RULE: usize = 20;
+/// Longest single violation line, in characters.
+const MAX_LINE_CHARS: usize = 1024;
 
 /// Apply a decision to a response built from its request.
 pub fn apply(mut response: AdmissionResponse, decision: &Decision, extra_warnings: &[String]) -> AdmissionResponse {
     if let Some(denial) = decision.denial {
         response.allowed = false;
-        response.result = Status::failure(&decision.denials.join("\n"), denial.reason()).with_code(denial.code());
+        response.result = Status::failure(&denial_message(&decision.denials), denial.reason()).with_code(denial.code());
     }
     let warnings = budget(decision.warnings.iter().chain(extra_warnings));
     if !warnings.is_empty() {
@@ -51,6 +58,55 @@ pub fn budget<'a>(warnings: impl IntoIterator<Item = &'a String>) -> Vec<String>
         out.push(text);
     }
     out
+}
+
+/// The denial lines, one per violation, bounded: at most
+/// [`MAX_LINES_PER_RULE`] per rule, each at most `MAX_LINE_CHARS`, all
+/// within [`MAX_MESSAGE_BYTES`]; a rule with more ends with
+/// `[<rule>] ... and N more`. Rules keep the order of their first line.
+pub fn denial_message(lines: &[String]) -> String {
+    // room for the `... and N more` line of a rule
+    const MORE_RESERVE: usize = 64;
+    let mut groups: Vec<(&str, Vec<&String>)> = Vec::new();
+    for line in lines {
+        let rule = line.strip_prefix('[').and_then(|rest| rest.split_once("] ")).map_or("", |(rule, _)| rule);
+        match groups.iter_mut().find(|(r, _)| *r == rule) {
+            Some((_, group)) => group.push(line),
+            None => groups.push((rule, vec![line])),
+        }
+    }
+    let mut out = String::new();
+    for (i, (rule, group)) in groups.iter().enumerate() {
+        let later = (groups.len() - i - 1) * MORE_RESERVE;
+        let mut shown = 0;
+        for line in group.iter().take(MAX_LINES_PER_RULE) {
+            let line = cut(line, MAX_LINE_CHARS);
+            let reserve = if shown + 1 < group.len() { MORE_RESERVE } else { 0 };
+            if out.len() + line.len() + 1 + reserve + later > MAX_MESSAGE_BYTES {
+                break;
+            }
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&line);
+            shown += 1;
+        }
+        if shown < group.len() {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&format!("[{rule}] ... and {} more", group.len() - shown));
+        }
+    }
+    out
+}
+
+/// `text` cut to `max` characters (`...` at the end when cut), unchanged otherwise.
+fn cut(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max - 3) {
+        Some((end, _)) if text.chars().count() > max => format!("{}...", &text[..end]).into(),
+        _ => text.into(),
+    }
 }
 
 /// `text` with control characters replaced and cut to `max` characters.
@@ -89,6 +145,50 @@ mod tests {
         assert_eq!(resp.result.code, 422);
         assert_eq!(resp.result.reason, "Invalid");
         assert_eq!(resp.result.message, "[secret-keys] data[a*b]: Invalid value\n[secret-size] data: Too long");
+    }
+
+    #[test]
+    fn a_denial_message_is_bounded_whatever_the_input() {
+        let mut lines: Vec<String> =
+            (0..100_000).map(|i| format!("[secret-keys] data[k{i}*]: Invalid value")).collect();
+        lines.extend((0..3).map(|i| format!("[secret-size] data: too long {i}")));
+        lines.push(format!("[secret-type] data[{}]: Required value", "x".repeat(100_000)));
+        let message = denial_message(&lines);
+        assert!(message.len() <= MAX_MESSAGE_BYTES, "{} bytes", message.len());
+        let out: Vec<&str> = message.lines().collect();
+        assert_eq!(out[0], "[secret-keys] data[k0*]: Invalid value");
+        assert_eq!(out[MAX_LINES_PER_RULE], format!("[secret-keys] ... and {} more", 100_000 - MAX_LINES_PER_RULE));
+        assert_eq!(
+            &out[MAX_LINES_PER_RULE + 1..MAX_LINES_PER_RULE + 4],
+            ["[secret-size] data: too long 0", "[secret-size] data: too long 1", "[secret-size] data: too long 2"]
+        );
+        let last = out.last().unwrap();
+        assert!(
+            last.starts_with("[secret-type] data[xxx")
+                && last.ends_with("...")
+                && last.chars().count() == MAX_LINE_CHARS,
+            "{last}"
+        );
+    }
+
+    #[test]
+    fn many_rules_with_long_lines_each_still_say_how_many() {
+        let rules = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m"];
+        let lines: Vec<String> =
+            rules.iter().flat_map(|r| (0..50).map(move |i| format!("[{r}] {i} {}", "z".repeat(2000)))).collect();
+        let message = denial_message(&lines);
+        assert!(message.len() <= MAX_MESSAGE_BYTES, "{} bytes", message.len());
+        for rule in rules {
+            let shown =
+                message.lines().filter(|l| l.starts_with(&format!("[{rule}] ")) && !l.contains("... and")).count();
+            assert!(message.contains(&format!("[{rule}] ... and {} more", 50 - shown)), "{rule}: {shown} shown");
+        }
+    }
+
+    #[test]
+    fn a_short_denial_is_unchanged() {
+        let lines = vec!["[a] data[\tx]: bad".to_string(), "[b] two".to_string()];
+        assert_eq!(denial_message(&lines), "[a] data[\tx]: bad\n[b] two");
     }
 
     #[test]
