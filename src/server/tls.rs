@@ -43,6 +43,19 @@ pub enum TlsError {
     /// rustls refused the pair.
     #[error("--tls-cert-file and --tls-key-file: {0}")]
     Rustls(#[from] rustls::Error),
+    /// The leaf certificate has expired: every handshake would fail.
+    #[error("{0}")]
+    Expired(String),
+    /// The leaf certificate is not valid yet: handshakes would fail until it is.
+    #[error("{0}")]
+    NotYetValid(String),
+}
+
+/// A Unix time as an RFC 3339-like UTC string, for messages.
+fn utc(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .map(|t| t.replace_nanosecond(0).unwrap_or(t).to_string())
+        .unwrap_or_else(|_| unix.to_string())
 }
 
 /// The files of the serving pair.
@@ -66,8 +79,34 @@ struct Loaded {
     not_after: i64,
 }
 
+/// The most a certificate, key or CA file may hold: real ones are a few kB.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Read a regular file of at most [`MAX_FILE_BYTES`]. Opened non-blocking and
+/// checked after opening, so a FIFO or device in its place (or swapped in)
+/// never blocks the poller, and a huge file is not read on every poll.
 fn read(flag: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read { flag, path: path.to_path_buf(), source })
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| TlsError::Read { flag, path: path.to_path_buf(), source };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(content(flag, path, "is not a regular file"));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(content(flag, path, format!("is {} bytes; at most {MAX_FILE_BYTES} are read", meta.len())));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(content(flag, path, format!("grew past {MAX_FILE_BYTES} bytes while read")));
+    }
+    Ok(bytes)
 }
 
 fn content(flag: &'static str, path: &Path, reason: impl Into<String>) -> TlsError {
@@ -90,7 +129,17 @@ impl TlsFiles {
         let (_, parsed) = x509_parser::parse_x509_certificate(leaf).map_err(|e| {
             content("--tls-cert-file", &self.cert, format!("the first certificate does not parse: {e}"))
         })?;
-        let not_after = parsed.validity().not_after.timestamp();
+        let validity = parsed.validity();
+        let not_after = validity.not_after.timestamp();
+        let now = crate::app::now_unix();
+        if now >= not_after {
+            let reason = format!("the certificate expired at {} (now {})", validity.not_after, utc(now));
+            return Err(TlsError::Expired(content("--tls-cert-file", &self.cert, reason).to_string()));
+        }
+        if now < validity.not_before.timestamp() {
+            let reason = format!("the certificate is not valid before {} (now {})", validity.not_before, utc(now));
+            return Err(TlsError::NotYetValid(content("--tls-cert-file", &self.cert, reason).to_string()));
+        }
         let key = PrivateKeyDer::from_pem_slice(&contents.1)
             .map_err(|e| content("--tls-key-file", &self.key, format!("holds no usable PEM private key: {e}")))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -142,6 +191,8 @@ pub struct TlsReloader {
     current: RwLock<Arc<ServerConfig>>,
     /// The contents last seen, loaded or not: a broken pair is reported once.
     seen: RwLock<Contents>,
+    /// A pair refused only because it is not valid yet: reported once, retried.
+    waiting: RwLock<Option<Contents>>,
     metrics: Metrics,
 }
 
@@ -157,7 +208,13 @@ impl TlsReloader {
         let contents = files.read()?;
         let loaded = files.load(&contents)?;
         metrics.set_cert_expiry(loaded.not_after);
-        Ok(Arc::new(TlsReloader { files, current: RwLock::new(loaded.config), seen: RwLock::new(contents), metrics }))
+        Ok(Arc::new(TlsReloader {
+            files,
+            current: RwLock::new(loaded.config),
+            seen: RwLock::new(contents),
+            waiting: RwLock::new(None),
+            metrics,
+        }))
     }
 
     /// An acceptor for the next connection, with the current pair.
@@ -181,6 +238,18 @@ impl TlsReloader {
         }
         *self.seen.write().unwrap_or_else(|e| e.into_inner()) = contents.clone();
         match self.files.load(&contents) {
+            // not valid yet (issued with our clock behind): refused, and tried
+            // again on the next polls until it is, without logging each time
+            Err(TlsError::NotYetValid(reason)) => {
+                let mut waiting = self.waiting.write().unwrap_or_else(|e| e.into_inner());
+                if waiting.as_ref() != Some(&contents) {
+                    self.metrics.record_tls_reload(false);
+                    tracing::error!(error = %reason, "New serving certificate refused until it is valid; the previous one keeps serving");
+                    *waiting = Some(contents);
+                }
+                *self.seen.write().unwrap_or_else(|e| e.into_inner()) = Contents(Vec::new(), Vec::new(), None);
+                false
+            }
             Ok(loaded) => {
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = loaded.config;
                 self.metrics.record_tls_reload(true);
@@ -213,5 +282,92 @@ impl TlsReloader {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{CertificateParams, KeyPair};
+    use time::{Duration as Span, OffsetDateTime};
+
+    /// A self-signed serving pair valid from `from` to `until` (relative to now).
+    fn write_pair(dir: &Path, from: Span, until: Span) -> TlsFiles {
+        let now = OffsetDateTime::now_utc();
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.not_before = now + from;
+        params.not_after = now + until;
+        let cert = params.self_signed(&key).unwrap();
+        let files = TlsFiles { cert: dir.join("tls.crt"), key: dir.join("tls.key"), client_ca: None };
+        std::fs::write(&files.cert, cert.pem()).unwrap();
+        std::fs::write(&files.key, key.serialize_pem()).unwrap();
+        files
+    }
+
+    fn failures(metrics: &Metrics) -> bool {
+        metrics.render().contains(r#"secretgate_tls_reloads_total{outcome="failure"} 1"#)
+    }
+
+    #[test]
+    fn an_expired_or_not_yet_valid_pair_is_refused_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = write_pair(dir.path(), Span::days(-10), Span::days(-1));
+        let error = TlsReloader::new(files, Metrics::new()).unwrap_err();
+        assert!(matches!(error, TlsError::Expired(_)), "{error}");
+        assert!(
+            error.to_string().starts_with("--tls-cert-file ") && error.to_string().contains("expired at"),
+            "{error}"
+        );
+        let files = write_pair(dir.path(), Span::days(1), Span::days(10));
+        let error = TlsReloader::new(files, Metrics::new()).unwrap_err();
+        assert!(matches!(error, TlsError::NotYetValid(_)) && error.to_string().contains("not valid before"), "{error}");
+    }
+
+    #[test]
+    fn a_rotation_to_an_expired_pair_keeps_the_good_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = Metrics::new();
+        let reloader =
+            TlsReloader::new(write_pair(dir.path(), Span::hours(-1), Span::days(1)), metrics.clone()).unwrap();
+        let good = reloader.acceptor().config().clone();
+        write_pair(dir.path(), Span::days(-10), Span::days(-1));
+        assert!(!reloader.reload());
+        assert!(Arc::ptr_eq(&good, reloader.acceptor().config()), "the good pair keeps serving");
+        assert!(failures(&metrics), "{}", metrics.render());
+    }
+
+    #[test]
+    fn a_not_yet_valid_pair_is_refused_once_and_tried_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = Metrics::new();
+        let reloader =
+            TlsReloader::new(write_pair(dir.path(), Span::hours(-1), Span::days(1)), metrics.clone()).unwrap();
+        write_pair(dir.path(), Span::hours(1), Span::days(2));
+        assert!(!reloader.reload());
+        assert!(!reloader.reload(), "still not valid");
+        assert!(failures(&metrics), "counted once: {}", metrics.render());
+        // the same files, once valid, are taken: here a new valid pair stands in for time passing
+        write_pair(dir.path(), Span::hours(-1), Span::days(2));
+        assert!(reloader.reload());
+    }
+
+    #[test]
+    fn a_fifo_or_a_huge_file_never_blocks_or_is_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = write_pair(dir.path(), Span::hours(-1), Span::days(1));
+        let reloader = TlsReloader::new(files.clone(), Metrics::new()).unwrap();
+        std::fs::remove_file(&files.cert).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&files.cert).status().unwrap();
+        assert!(made.success());
+        let started = std::time::Instant::now();
+        assert!(!reloader.reload(), "a FIFO is not a certificate");
+        let error = files.read().err().unwrap();
+        assert!(error.to_string().contains("is not a regular file"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(5), "the poller did not block");
+        std::fs::remove_file(&files.cert).unwrap();
+        std::fs::write(&files.cert, vec![b'x'; 2 * 1024 * 1024]).unwrap();
+        let error = files.read().err().unwrap();
+        assert!(error.to_string().contains("is 2097152 bytes; at most 1048576 are read"), "{error}");
     }
 }
