@@ -55,6 +55,8 @@ async fn main() {
         grace_period: Duration::from_secs(1),
         max_concurrent_streams: 256,
         idle_timeout: Duration::from_secs(120),
+        stall_timeout: Duration::from_secs(25),
+        max_connections: 10_000,
     };
-    listener::serve(listener, Arc::clone(&tls), app, limits, stop).await;
+    listener::serve("webhook", listener, listener::Transport::Tls(Arc::clone(&tls)), app, limits, stop).await;
 }

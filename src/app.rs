@@ -2,6 +2,7 @@
 //! command reports one line and picks the exit status.
 
 pub mod certs;
+mod limits;
 mod review;
 pub mod serve;
 

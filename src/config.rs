@@ -173,6 +173,18 @@ pub struct ServeArgs {
     /// Time for a client to send a request body (HTTP 408 after).
     #[arg(long, env = "SECRETGATE_BODY_READ_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub body_read_timeout: Duration,
+    /// Close a connection whose answers cannot be sent (no byte moves) for this long.
+    #[arg(long, env = "SECRETGATE_STALL_TIMEOUT", value_name = "DURATION", default_value = "25s", value_parser = humantime::parse_duration)]
+    pub stall_timeout: Duration,
+    /// Open webhook connections at most (also kept below the open-file limit); at the cap a
+    /// new connection takes the place of the one idle longest.
+    #[arg(long, env = "SECRETGATE_MAX_CONNECTIONS", value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
+    pub max_connections: u32,
+    /// Request bodies and answers held in memory at once, in bytes; a request waits
+    /// (up to 20 s) while the budget is used. Keep it well below the memory limit: a body
+    /// takes about three times its size while it is decoded.
+    #[arg(long, env = "SECRETGATE_MAX_IN_FLIGHT_BYTES", value_name = "BYTES", default_value_t = 48 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024 * 1024..))]
+    pub max_in_flight_bytes: u64,
     /// On SIGTERM/SIGINT: how long in-flight requests may take to finish.
     #[arg(long, env = "SECRETGATE_SHUTDOWN_GRACE_PERIOD", value_name = "DURATION", default_value = "20s", value_parser = humantime::parse_duration)]
     pub shutdown_grace_period: Duration,

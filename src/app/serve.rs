@@ -19,7 +19,10 @@ use crate::config::{SecretViewArg, ServeArgs, Toggle};
 use crate::metrics::Metrics;
 use crate::policy::Settings;
 use crate::server::admin::{self, AdminState};
-use crate::server::listener::{self, ListenerLimits};
+use crate::server::listener::{self, ListenerLimits, Transport};
+
+/// Connections of the admin listener at most (probes and scrapes).
+const ADMIN_MAX_CONNECTIONS: usize = 256;
 use crate::server::routes::{self, WebhookState};
 use crate::server::tls::{TlsFiles, TlsReloader};
 
@@ -69,6 +72,12 @@ pub struct ServeConfig {
     pub body_read_timeout: Duration,
     /// Drain time at shutdown.
     pub shutdown_grace_period: Duration,
+    /// A connection whose answers move no byte for this long is closed.
+    pub stall_timeout: Duration,
+    /// Webhook connections at most (before the open-file limit applies).
+    pub max_connections: usize,
+    /// Bytes of bodies and answers in memory at once.
+    pub max_in_flight_bytes: u64,
     /// Events for controller-owned Pods: `None` when off.
     pub events: Option<EventsConfig>,
 }
@@ -168,6 +177,9 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
         header_read_timeout,
         idle_timeout,
         body_read_timeout,
+        stall_timeout,
+        max_connections,
+        max_in_flight_bytes,
         shutdown_grace_period,
         events,
         event_dedup_window,
@@ -236,6 +248,9 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
         idle_timeout,
         body_read_timeout,
         shutdown_grace_period,
+        stall_timeout,
+        max_connections: max_connections as usize,
+        max_in_flight_bytes,
         events: (events == Toggle::On).then(|| EventsConfig {
             limits: EventLimits {
                 dedup_window: event_dedup_window,
@@ -297,8 +312,11 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         metrics: metrics.clone(),
         max_body_bytes: config.max_body_bytes,
         body_timeout: config.body_read_timeout,
+        budget: crate::server::budget::Budget::new(config.max_in_flight_bytes),
         events,
     });
+    let files = super::limits::raise_open_files();
+    let max_connections = super::limits::connection_cap(config.max_connections, ADMIN_MAX_CONNECTIONS, files);
     let limits = ListenerLimits {
         // a client that has not finished its handshake has not sent headers either
         handshake_timeout: config.header_read_timeout,
@@ -306,18 +324,22 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         grace_period: config.shutdown_grace_period,
         max_concurrent_streams: 256,
         idle_timeout: config.idle_timeout,
+        stall_timeout: config.stall_timeout,
+        max_connections,
     };
-    let webhook = tokio::spawn(listener::serve(webhook_listener, tls, app, limits, shutdown_rx.clone()));
+    let webhook = tokio::spawn(listener::serve(
+        "webhook",
+        webhook_listener,
+        Transport::Tls(tls),
+        app,
+        limits,
+        shutdown_rx.clone(),
+    ));
     let admin_app = admin::router(AdminState { view, metrics: metrics.clone(), serving: serving.clone() });
-    let mut admin_shutdown = shutdown_rx;
-    let admin = tokio::spawn(async move {
-        let stop = async move {
-            let _ = admin_shutdown.wait_for(|stop| *stop).await;
-        };
-        if let Err(error) = axum::serve(admin_listener, admin_app).with_graceful_shutdown(stop).await {
-            tracing::error!(%error, "Admin server failed");
-        }
-    });
+    // probes and scrapes: few connections, the same timers
+    let admin_limits = ListenerLimits { max_connections: ADMIN_MAX_CONNECTIONS, ..limits };
+    let admin =
+        tokio::spawn(listener::serve("admin", admin_listener, Transport::Plain, admin_app, admin_limits, shutdown_rx));
     serving.store(true, Ordering::Release);
     tracing::info!(webhook = %webhook_addr, admin = %admin_addr, view = kind, "Serving");
     Ok(Running { webhook_addr, admin_addr, metrics, shutdown, serving, webhook, admin })

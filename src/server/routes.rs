@@ -17,6 +17,8 @@ use tracing::{Instrument, field::Empty};
 use crate::admission::{Admission, Outcome, Webhook, answer};
 use crate::cluster::{EventSink, View};
 use crate::metrics::Metrics;
+use crate::server::activity::Guarded;
+use crate::server::budget::{Budget, Share};
 
 /// What the webhook handlers share.
 #[derive(Clone, Debug)]
@@ -33,7 +35,13 @@ pub struct WebhookState {
     pub body_timeout: Duration,
     /// Where Event intents go (never waited for).
     pub events: EventSink,
+    /// Bytes of bodies and answers in memory at once.
+    pub budget: Budget,
 }
+
+/// How long a request waits for its share of the memory budget (the API
+/// server gives up after its own timeout, 30 s at most).
+const BUDGET_WAIT: Duration = Duration::from_secs(20);
 
 /// The webhook Router.
 pub fn router(state: WebhookState) -> Router {
@@ -56,12 +64,29 @@ async fn mutate(State(state): State<WebhookState>, request: Request) -> Response
 async fn review(state: WebhookState, webhook: Webhook, request: Request) -> Response {
     let start = Instant::now();
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let read = read_body(request.into_body(), state.max_body_bytes, declared);
+    // the body's share of the memory budget, held until the answer is sent:
+    // its declared length up front, or taken as it arrives (a body too large
+    // to read takes none)
+    let limit = state.max_body_bytes as u64;
+    let mut shares = Shares::new(&state.budget);
+    let first = match declared {
+        Some(n) if n > limit => 0,
+        Some(n) => n,
+        None => UNDECLARED_STEP,
+    };
+    if first > 0 && !shares.grow_to(first).await {
+        return busy(&state);
+    }
+    let read = read_body(request.into_body(), state.max_body_bytes, declared, &mut shares);
     let body = match tokio::time::timeout(state.body_timeout, read).await {
         Ok(Ok(body)) => body,
         Ok(Err(BodyError::TooLarge)) => {
-            return http_error(&state, StatusCode::PAYLOAD_TOO_LARGE, too_large(state.max_body_bytes));
+            let mut response = http_error(&state, StatusCode::PAYLOAD_TOO_LARGE, too_large(state.max_body_bytes));
+            // whatever of the body was not drained must not be read as the next request
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
         }
+        Ok(Err(BodyError::Busy)) => return busy(&state),
         Ok(Err(BodyError::Unreadable)) => {
             return http_error(&state, StatusCode::BAD_REQUEST, "the request body could not be read".into());
         }
@@ -102,13 +127,67 @@ async fn review(state: WebhookState, webhook: Webhook, request: Request) -> Resp
                 Outcome::Mutated => tracing::debug!(warnings = summary.warnings, "Mutated"),
                 Outcome::Allowed => tracing::debug!(warnings = summary.warnings, "Allowed"),
             });
-            json(StatusCode::OK, crate::admission::encode(&answer.response))
+            let encoded = crate::admission::encode(&answer.response);
+            drop(body);
+            // the answer keeps the body's share, or takes one of its own size when larger
+            if encoded.len() as u64 > shares.bytes {
+                shares = Shares::new(&state.budget);
+                let _ = shares.grow_to(encoded.len() as u64).await;
+            }
+            held_until_sent(json(StatusCode::OK, encoded), shares.held)
         }
         Err(unusable) => {
             span.in_scope(|| tracing::warn!(reason = %unusable, "Unusable review"));
             http_error(&state, StatusCode::BAD_REQUEST, unusable.to_string())
         }
     }
+}
+
+/// A body without a declared length takes its share in steps of this much.
+const UNDECLARED_STEP: u64 = 64 * 1024;
+
+/// A request's shares of the memory budget.
+struct Shares<'a> {
+    budget: &'a Budget,
+    held: Vec<Share>,
+    bytes: u64,
+}
+
+impl<'a> Shares<'a> {
+    fn new(budget: &'a Budget) -> Self {
+        Shares { budget, held: Vec::new(), bytes: 0 }
+    }
+
+    /// Hold at least `bytes`, waiting up to `BUDGET_WAIT`; false if it stayed in use.
+    async fn grow_to(&mut self, bytes: u64) -> bool {
+        // a request never holds more than the whole budget (it would wait for itself)
+        let bytes = bytes.min(self.budget.total());
+        if bytes <= self.bytes {
+            return true;
+        }
+        let more = bytes - self.bytes;
+        match self.budget.take(more, BUDGET_WAIT).await {
+            Some(share) => {
+                self.held.push(share);
+                self.bytes += more;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+fn busy(state: &WebhookState) -> Response {
+    let message = format!(
+        "busy: the memory budget for requests in flight (--max-in-flight-bytes) stayed in use for {BUDGET_WAIT:?}"
+    );
+    http_error(state, StatusCode::TOO_MANY_REQUESTS, message)
+}
+
+/// `response`, with `shares` given back once its body is sent.
+fn held_until_sent(response: Response, shares: Vec<Share>) -> Response {
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, Body::new(Guarded::new(body, shares)))
 }
 
 fn too_large(max: usize) -> String {
@@ -121,28 +200,38 @@ enum BodyError {
     TooLarge,
     /// The stream failed.
     Unreadable,
+    /// Its share of the memory budget stayed in use.
+    Busy,
 }
 
-/// After deciding a body is too large, keep reading (and discarding) up to
-/// this much, for at most `LINGER_TIME`, before answering 413: closing a
+/// After deciding a body is too large, keep reading (and discarding) the
+/// rest of it, for at most `LINGER_TIME`, before answering 413: closing a
 /// connection with unread bytes makes the peer's TCP stack reset it, and the
-/// 413 is lost. A client that stops sending gets its 413 when the time is up.
+/// 413 is lost. The rest is the declared length less what was read, or up to
+/// `LINGER_BYTES` without a declared length; a body declared longer than the
+/// limit plus `LINGER_BYTES` is refused at once. A client that stops sending
+/// gets its 413 when the time is up.
 const LINGER_BYTES: u64 = 4 * 1024 * 1024;
-const LINGER_TIME: Duration = Duration::from_millis(500);
+const LINGER_TIME: Duration = Duration::from_secs(2);
 
 /// Read a body of at most `limit` bytes. Frames are kept as they arrive
 /// (hyper's own buffers) and joined once at the end: a large buffer filled
 /// across many awaits, times sixteen connections, costs page faults.
-async fn read_body(mut body: Body, limit: usize, declared: Option<u64>) -> Result<axum::body::Bytes, BodyError> {
+async fn read_body(
+    mut body: Body,
+    limit: usize,
+    declared: Option<u64>,
+    shares: &mut Shares<'_>,
+) -> Result<axum::body::Bytes, BodyError> {
     use http_body_util::BodyExt;
     let limit = limit as u64;
     if declared.is_some_and(|n| n > limit + LINGER_BYTES) {
         // far too large to linger for: answer at once
         return Err(BodyError::TooLarge);
     }
+    let mut total = 0u64;
     if declared.is_none_or(|n| n <= limit) {
         let mut frames: Vec<axum::body::Bytes> = Vec::new();
-        let mut total = 0u64;
         let mut over = None;
         while let Some(frame) = body.frame().await {
             let Ok(data) = frame.map_err(|_| BodyError::Unreadable)?.into_data() else { continue };
@@ -150,6 +239,11 @@ async fn read_body(mut body: Body, limit: usize, declared: Option<u64>) -> Resul
             if total > limit {
                 over = Some(data.len() as u64);
                 break;
+            }
+            // a body without a declared length takes its share as it arrives;
+            // while it waits, flow control holds the sender back
+            if total > shares.bytes && !shares.grow_to(total.max(shares.bytes + UNDECLARED_STEP).min(limit)).await {
+                return Err(BodyError::Busy);
             }
             frames.push(data);
         }
@@ -161,13 +255,13 @@ async fn read_body(mut body: Body, limit: usize, declared: Option<u64>) -> Resul
             });
         }
     }
+    let rest = declared.map_or(LINGER_BYTES, |n| n.saturating_sub(total));
     let drain = async {
         let mut discarded = 0u64;
-        while let Some(Ok(frame)) = body.frame().await {
+        while discarded < rest
+            && let Some(Ok(frame)) = body.frame().await
+        {
             discarded += frame.into_data().map_or(0, |d| d.len() as u64);
-            if discarded > LINGER_BYTES {
-                break;
-            }
         }
     };
     let _ = tokio::time::timeout(LINGER_TIME, drain).await;

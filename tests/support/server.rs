@@ -47,6 +47,9 @@ pub fn config(files: &secretgate::app::certs::Generated, view: ViewSource) -> Se
         idle_timeout: Duration::from_secs(120),
         body_read_timeout: Duration::from_secs(10),
         shutdown_grace_period: Duration::from_secs(5),
+        stall_timeout: Duration::from_secs(25),
+        max_connections: 10_000,
+        max_in_flight_bytes: 48 * 1024 * 1024,
         events: Some(secretgate::app::serve::EventsConfig {
             limits: secretgate::cluster::EventLimits {
                 dedup_window: Duration::from_secs(600),
