@@ -4,7 +4,10 @@
 #   bash bench/hardening.sh rotation   # 100 certificate rotations during load
 #   bash bench/hardening.sh sigterm    # SIGTERM during load
 #   bash bench/hardening.sh soak       # 10 minutes of load, RSS sampled
-#   bash bench/hardening.sh            # all three
+#   bash bench/hardening.sh zero-window  # HTTP/2 clients that never open their window
+#   bash bench/hardening.sh idle-flood   # 20,000 idle connections on each listener
+#   bash bench/hardening.sh big-updates  # 200 concurrent 2.8 MB Secret UPDATEs
+#   bash bench/hardening.sh            # all of them
 #
 # Prints the failed requests and RSS figures and writes them to
 # bench/results/hardening-<name>.json. SOAK_SECONDS (default 600) and
@@ -172,10 +175,118 @@ print(f"soak: {load['answered']} answered, failed {load['failed']}; RSS at 10 s 
 EOF
 }
 
+# The peak RSS since start (VmHWM), KiB.
+hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+
+attack_tools() {
+  VENV=.tools/bench-venv
+  if ! "$VENV/bin/python" -c 'import h2' >/dev/null 2>&1; then
+    log "installing h2 for the attack client"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check h2==4.4.1
+  fi
+  ATTACK=("$VENV/bin/python" bench/attack.py)
+}
+
+# A review of a Secret with 100k bad keys (2.3 MB): its denial is the largest answer.
+big_denial() {
+  python3 - "$WORK/bad-keys.json" <<'EOF'
+import json, sys
+data = {f"bad*{i}": "YQ==" for i in range(100_000)}
+review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+    "uid": "u", "kind": {"group": "", "version": "v1", "kind": "Secret"},
+    "resource": {"group": "", "version": "v1", "resource": "secrets"}, "namespace": "team-a", "operation": "CREATE",
+    "userInfo": {"username": "bench"}, "object": {"apiVersion": "v1", "kind": "Secret",
+    "metadata": {"name": "s", "namespace": "team-a"}, "data": data}}}
+json.dump(review, open(sys.argv[1], "w"))
+EOF
+}
+
+zero_window() {
+  log "zero-window: 3 HTTP/2 connections x 256 streams of a 2.3 MB review, windows never opened"
+  attack_tools
+  big_denial
+  start_server "$WORK/certs/tls.crt" "$WORK/certs/tls.key"
+  local before result after peak probe
+  before=$(rss_kib "$SG_PID")
+  result=$("${ATTACK[@]}" zero-window 38443 "$CA" "$WORK/bad-keys.json" 3 256)
+  after=$(rss_kib "$SG_PID"); peak=$(hwm_kib "$SG_PID")
+  probe=$("${ATTACK[@]}" probe 38443 38080 "$CA" "$WORK/pod-validate.json")
+  kill -TERM "$SG_PID"; wait "$SG_PID" || true
+  echo "{\"attack\": $result, \"rss_before_kib\": $before, \"rss_after_kib\": $after, \"rss_peak_kib\": $peak, \"then\": $probe}" | tee "$OUT/hardening-zero-window.json"
+  python3 - "$OUT/hardening-zero-window.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+grew = (r["rss_peak_kib"] - r["rss_before_kib"]) / 1024
+print(f"zero-window: connections closed {r['attack']['closed_after_s']} s after the last request (target 30 s); "
+      f"RSS {r['rss_before_kib'] / 1024:.1f} MiB before, peak +{grew:.1f} MiB (target 64), "
+      f"{r['rss_after_kib'] / 1024:.1f} MiB after; a review then: {r['then'].get('review_status')}")
+EOF
+}
+
+idle_flood() {
+  log "idle-flood: 20,000 idle TCP connections on each listener for 20 s; a review and /readyz meanwhile"
+  attack_tools
+  start_server "$WORK/certs/tls.crt" "$WORK/certs/tls.key"
+  "${ATTACK[@]}" idle-flood 38443 20000 20 > "$WORK/flood-webhook.json" &
+  local a=$!
+  "${ATTACK[@]}" idle-flood 38080 20000 20 > "$WORK/flood-admin.json" &
+  local b=$!
+  sleep 8
+  local probes=() i
+  for i in 1 2 3 4 5; do probes+=("$("${ATTACK[@]}" probe 38443 38080 "$CA" "$WORK/pod-validate.json")"); sleep 2; done
+  wait "$a" "$b"
+  kill -TERM "$SG_PID"; wait "$SG_PID" || true
+  local joined; joined=$(IFS=,; echo "${probes[*]}")
+  echo "{\"webhook\": $(head -1 "$WORK/flood-webhook.json"), \"admin\": $(head -1 "$WORK/flood-admin.json"), \"probes\": [$joined]}" | tee "$OUT/hardening-idle-flood.json"
+  python3 - "$OUT/hardening-idle-flood.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+p = r["probes"]
+print(f"idle-flood: {r['webhook']['opened']} + {r['admin']['opened']} idle connections opened; "
+      f"reviews {[x.get('review_status') for x in p]} in at most {max(x['review_s'] for x in p)} s (target 1 s); "
+      f"/readyz {[x.get('readyz_status') for x in p]} in at most {max(x['readyz_s'] for x in p)} s")
+EOF
+}
+
+big_updates() {
+  log "big-updates: 200 concurrent UPDATE reviews of a near-1 MiB Secret (2.8 MB each)"
+  python3 - "$WORK/big-update.json" <<'EOF'
+import base64, json, sys
+value = base64.b64encode(b"x" * (1024 * 1024 - 64)).decode()
+secret = lambda v: {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                    "metadata": {"name": "big", "namespace": "team-a"}, "data": {"blob": v}}
+review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+    "uid": "u", "kind": {"group": "", "version": "v1", "kind": "Secret"},
+    "resource": {"group": "", "version": "v1", "resource": "secrets"}, "namespace": "team-a", "operation": "UPDATE",
+    "userInfo": {"username": "bench"}, "object": secret(value), "oldObject": secret(value[:-8] + "eHh4eHh4")}}
+json.dump(review, open(sys.argv[1], "w"))
+EOF
+  start_server "$WORK/certs/tls.crt" "$WORK/certs/tls.key"
+  "${LOAD_CPU[@]}" oha --no-tui --output-format json -n 200 -c 200 -m POST -H 'content-type: application/json' \
+    -D "$WORK/big-update.json" --cacert "$CA" --http-version 1.1 -t 60s "https://127.0.0.1:38443/validate" > "$WORK/big-updates.json"
+  local peak after allowed result
+  peak=$(hwm_kib "$SG_PID"); after=$(rss_kib "$SG_PID")
+  allowed=$(curl -s --cacert "$CA" -H 'content-type: application/json' --data-binary @"$WORK/big-update.json" \
+    https://127.0.0.1:38443/validate | python3 -c 'import json,sys; print(json.load(sys.stdin)["response"]["allowed"])')
+  kill -TERM "$SG_PID"; wait "$SG_PID" || true
+  result=$(summarise "$WORK/big-updates.json")
+  echo "{\"load\": $result, \"allowed\": \"$allowed\", \"rss_peak_kib\": $peak, \"rss_after_kib\": $after}" | tee "$OUT/hardening-big-updates.json"
+  python3 - "$OUT/hardening-big-updates.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"big-updates: {r['load']['answered']} answered, {r['load']['failed']} failed, allowed={r['allowed']}; "
+      f"peak RSS {r['rss_peak_kib'] / 1024:.1f} MiB (chart limit 256 MiB), {r['rss_after_kib'] / 1024:.1f} MiB after")
+EOF
+}
+
 case "${1:-all}" in
   rotation) rotation ;;
   sigterm) sigterm ;;
   soak) soak ;;
-  all) rotation; sigterm; soak ;;
-  *) echo "usage: $0 [rotation|sigterm|soak|all]" >&2; exit 2 ;;
+  zero-window) zero_window ;;
+  idle-flood) idle_flood ;;
+  big-updates) big_updates ;;
+  all) rotation; sigterm; soak; zero_window; idle_flood; big_updates ;;
+  *) echo "usage: $0 [rotation|sigterm|soak|zero-window|idle-flood|big-updates|all]" >&2; exit 2 ;;
 esac
