@@ -8,7 +8,7 @@
 mod answer;
 pub mod decode;
 mod dispatch;
-mod duplicates;
+pub(crate) mod duplicates;
 pub mod events;
 mod labels;
 pub mod patch;

@@ -180,9 +180,9 @@ pub struct ServeArgs {
     /// new connection takes the place of the one idle longest.
     #[arg(long, env = "SECRETGATE_MAX_CONNECTIONS", value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
     pub max_connections: u32,
-    /// Request bodies and answers held in memory at once, in bytes; a request waits
-    /// (up to 20 s) while the budget is used. Keep it well below the memory limit: a body
-    /// takes about three times its size while it is decoded.
+    /// Memory for requests in flight, in bytes: a body counts six times its size (it is
+    /// decoded), an answer its size until sent. A request waits (up to 20 s, then 429)
+    /// while the budget is used. Keep it below the memory limit less about 64 MiB.
     #[arg(long, env = "SECRETGATE_MAX_IN_FLIGHT_BYTES", value_name = "BYTES", default_value_t = 48 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024 * 1024..))]
     pub max_in_flight_bytes: u64,
     /// On SIGTERM/SIGINT: how long in-flight requests may take to finish.

@@ -26,7 +26,11 @@ fn looks_like_json(text: &str) -> bool {
 pub fn parse_all(text: &str) -> Result<Vec<Value>, DocumentError> {
     if looks_like_json(text) {
         match serde_json::from_str(text) {
-            Ok(value) => return Ok(vec![value]),
+            // a key given twice reads differently in Go: refused, as the server refuses it
+            Ok(value) => {
+                crate::admission::duplicates::check(text.as_bytes()).map_err(|e| DocumentError::new(e.0))?;
+                return Ok(vec![value]);
+            }
             // JSON is YAML: `{...}\n---\n{...}` is a valid multi-document stream
             Err(json) => return parse_yaml(text).map_err(|_| json_error(&json)),
         }
@@ -127,6 +131,14 @@ pub fn redact_quoted(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_json_key_given_twice_is_refused_like_a_yaml_one() {
+        let json = r#"{"kind": "Secret", "data": {"k": "YQ==", "k": "Yg=="}}"#;
+        let error = parse_all(json).unwrap_err().to_string();
+        assert!(error.contains("duplicate key data.k") && !error.contains("YQ=="), "{error}");
+        assert!(parse_all("kind: Secret\ndata: {k: YQ==}\ndata: {k: Yg==}\n").is_err());
+    }
 
     #[test]
     fn json_and_yaml_both_parse() {

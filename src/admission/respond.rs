@@ -24,7 +24,9 @@ const MAX_LINE_CHARS: usize = 1024;
 pub fn apply(mut response: AdmissionResponse, decision: &Decision, extra_warnings: &[String]) -> AdmissionResponse {
     if let Some(denial) = decision.denial {
         response.allowed = false;
-        response.result = Status::failure(&denial_message(&decision.denials), denial.reason()).with_code(denial.code());
+        let omitted: Vec<(&str, usize)> = decision.denials_omitted.iter().map(|(r, n)| (r.as_str(), *n)).collect();
+        let message = denial_message(&decision.denials, &omitted);
+        response.result = Status::failure(&message, denial.reason()).with_code(denial.code());
     }
     let warnings = budget(decision.warnings.iter().chain(extra_warnings));
     if !warnings.is_empty() {
@@ -63,8 +65,9 @@ pub fn budget<'a>(warnings: impl IntoIterator<Item = &'a String>) -> Vec<String>
 /// The denial lines, one per violation, bounded: at most
 /// [`MAX_LINES_PER_RULE`] per rule, each at most `MAX_LINE_CHARS`, all
 /// within [`MAX_MESSAGE_BYTES`]; a rule with more ends with
-/// `[<rule>] ... and N more`. Rules keep the order of their first line.
-pub fn denial_message(lines: &[String]) -> String {
+/// `[<rule>] ... and N more`, counting the violations whose lines were not
+/// kept (`omitted`, per rule id). Rules keep the order of their first line.
+pub fn denial_message(lines: &[String], omitted: &[(&str, usize)]) -> String {
     // room for the `... and N more` line of a rule
     const MORE_RESERVE: usize = 64;
     let mut groups: Vec<(&str, Vec<&String>)> = Vec::new();
@@ -91,11 +94,12 @@ pub fn denial_message(lines: &[String]) -> String {
             out.push_str(&line);
             shown += 1;
         }
-        if shown < group.len() {
+        let total = group.len() + omitted.iter().find(|(r, _)| r == rule).map_or(0, |(_, n)| *n);
+        if shown < total {
             if !out.is_empty() {
                 out.push('\n');
             }
-            out.push_str(&format!("[{rule}] ... and {} more", group.len() - shown));
+            out.push_str(&format!("[{rule}] ... and {} more", total - shown));
         }
     }
     out
@@ -153,7 +157,7 @@ mod tests {
             (0..100_000).map(|i| format!("[secret-keys] data[k{i}*]: Invalid value")).collect();
         lines.extend((0..3).map(|i| format!("[secret-size] data: too long {i}")));
         lines.push(format!("[secret-type] data[{}]: Required value", "x".repeat(100_000)));
-        let message = denial_message(&lines);
+        let message = denial_message(&lines, &[]);
         assert!(message.len() <= MAX_MESSAGE_BYTES, "{} bytes", message.len());
         let out: Vec<&str> = message.lines().collect();
         assert_eq!(out[0], "[secret-keys] data[k0*]: Invalid value");
@@ -176,7 +180,7 @@ mod tests {
         let rules = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m"];
         let lines: Vec<String> =
             rules.iter().flat_map(|r| (0..50).map(move |i| format!("[{r}] {i} {}", "z".repeat(2000)))).collect();
-        let message = denial_message(&lines);
+        let message = denial_message(&lines, &[]);
         assert!(message.len() <= MAX_MESSAGE_BYTES, "{} bytes", message.len());
         for rule in rules {
             let shown =
@@ -188,7 +192,8 @@ mod tests {
     #[test]
     fn a_short_denial_is_unchanged() {
         let lines = vec!["[a] data[\tx]: bad".to_string(), "[b] two".to_string()];
-        assert_eq!(denial_message(&lines), "[a] data[\tx]: bad\n[b] two");
+        assert_eq!(denial_message(&lines, &[]), "[a] data[\tx]: bad\n[b] two");
+        assert_eq!(denial_message(&lines, &[("b", 5)]), "[a] data[\tx]: bad\n[b] two\n[b] ... and 5 more");
     }
 
     #[test]

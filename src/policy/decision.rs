@@ -98,8 +98,12 @@ impl Report {
 /// The outcome of applying actions to findings.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Decision {
-    /// Texts of the denying findings; empty means allowed.
+    /// Texts of the denying findings, the first [`MAX_DENIAL_TEXTS`] of
+    /// each rule; empty means allowed.
     pub denials: Vec<String>,
+    /// Denying findings per rule whose text was not kept (past
+    /// [`MAX_DENIAL_TEXTS`]): an answer shows a few and counts the rest.
+    pub denials_omitted: BTreeMap<RuleId, usize>,
     /// The class of the denial, when denied.
     pub denial: Option<Denial>,
     /// Texts to return as warnings.
@@ -120,10 +124,15 @@ impl Decision {
     }
 }
 
+/// Denial texts kept per rule: more than an answer shows (its message is
+/// bounded), few enough that 100,000 violations do not hold 100,000 texts.
+pub const MAX_DENIAL_TEXTS: usize = 64;
+
 /// Apply `action_of` to every finding. A rule whose action is `off` should
 /// not have produced findings; any it did are dropped.
 pub fn decide(findings: &[Finding], action_of: impl Fn(RuleId) -> Action) -> Decision {
     let mut decision = Decision::default();
+    let mut denial_texts: BTreeMap<RuleId, usize> = BTreeMap::new();
     for finding in findings {
         let configured = action_of(finding.rule);
         let action = match (finding.severity, configured) {
@@ -134,6 +143,15 @@ pub fn decide(findings: &[Finding], action_of: impl Fn(RuleId) -> Action) -> Dec
         };
         if finding.severity != Severity::Unknown {
             decision.tally.push((finding.rule, action));
+        }
+        if action == Action::Deny {
+            let kept = denial_texts.entry(finding.rule).or_default();
+            if *kept >= MAX_DENIAL_TEXTS {
+                *decision.denials_omitted.entry(finding.rule).or_default() += 1;
+                decision.denial = decision.denial.or(Some(finding.rule.denial()));
+                continue;
+            }
+            *kept += 1;
         }
         let text = finding.text();
         if finding.severity != Severity::Unknown && matches!(action, Action::Warn | Action::Audit) {
@@ -161,6 +179,20 @@ pub fn decide(findings: &[Finding], action_of: impl Fn(RuleId) -> Action) -> Dec
 mod tests {
     use super::*;
     use crate::policy::settings::Settings;
+
+    #[test]
+    fn past_a_few_texts_per_rule_denials_are_counted_not_kept() {
+        let findings: Vec<Finding> = (0..1000)
+            .map(|i| Finding::violation(RuleId::SecretKeys, format!("data[k{i}]"), "Invalid value"))
+            .chain([Finding::violation(RuleId::SecretSize, "data", "Too long")])
+            .collect();
+        let d = decide(&findings, |_| Action::Deny);
+        assert_eq!(d.denials.len(), MAX_DENIAL_TEXTS + 1);
+        assert_eq!(d.denials_omitted.get(&RuleId::SecretKeys), Some(&(1000 - MAX_DENIAL_TEXTS)));
+        assert_eq!(d.denials_omitted.get(&RuleId::SecretSize), None);
+        assert_eq!(d.tally.len(), 1001, "every violation counts in the metrics");
+        assert!(!d.allowed());
+    }
 
     fn findings() -> Vec<Finding> {
         vec![

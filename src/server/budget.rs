@@ -17,7 +17,26 @@ pub struct Budget {
 
 /// A share of the budget, given back when dropped.
 #[derive(Debug)]
-pub struct Share(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct Share(OwnedSemaphorePermit);
+
+impl Share {
+    /// Its size in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.0.num_permits() as u64
+    }
+
+    /// Keep `bytes` of it (at most its size) and give the rest back.
+    pub fn shrink_to(mut self, bytes: u64) -> Option<Share> {
+        let keep = usize::try_from(bytes).unwrap_or(usize::MAX);
+        if keep == 0 {
+            return None;
+        }
+        Some(match self.0.split(keep) {
+            Some(kept) => Share(kept), // the rest goes back as `self` drops
+            None => self,
+        })
+    }
+}
 
 impl Budget {
     /// A budget of `bytes` (at most 4 GiB).
@@ -68,5 +87,8 @@ mod tests {
         assert_eq!(budget.available(), 0);
         drop(all);
         assert_eq!(budget.available(), 100);
+        let share = budget.take(80, Duration::from_millis(10)).await.unwrap();
+        let kept = share.shrink_to(30).unwrap();
+        assert_eq!((kept.bytes(), budget.available()), (30, 70));
     }
 }
