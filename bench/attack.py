@@ -3,7 +3,7 @@
   attack.py zero-window PORT CA BODY CONNECTIONS STREAMS
       HTTP/2 clients with SETTINGS_INITIAL_WINDOW_SIZE=0 that send complete
       reviews on every stream, answer PINGs, and never open a window: seconds
-      until the server closed each connection after the last request.
+      from the last frame the server sent to its closing the connection.
   attack.py idle-flood PORT CONNECTIONS SECONDS
       open CONNECTIONS TCP connections (no TLS, no request) and keep them for
       SECONDS, reopening any the server closes; prints how many were open.
@@ -40,7 +40,7 @@ async def zero_window(port, ca, body, connections, streams):
         conn.initiate_connection()
         writer.write(conn.data_to_send())
         sent = 0
-        last_sent = None
+        last_frame = time.monotonic()
         headers = [(":method", "POST"), (":path", "/validate"), (":scheme", "https"), (":authority", "localhost"),
                    ("content-type", "application/json"), ("content-length", str(len(body)))]
         pending = {}
@@ -51,8 +51,6 @@ async def zero_window(port, ca, body, connections, streams):
                 conn.send_headers(sid, headers)
                 pending[sid] = 0
                 sent += 1
-                if sent == streams:
-                    last_sent = time.monotonic()
             for sid in list(pending):
                 window = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size)
                 left = len(body) - pending[sid]
@@ -68,7 +66,10 @@ async def zero_window(port, ca, body, connections, streams):
             await writer.drain()
             data = await reader.read(65536)
             if not data:
-                return time.monotonic() - (last_sent or time.monotonic())
+                # the stall began when the server last sent anything (answer
+                # headers go out; their bodies never can)
+                return time.monotonic() - last_frame
+            last_frame = time.monotonic()
             for _ in conn.receive_data(data):
                 pass  # PINGs are acknowledged by the library; windows stay shut
             writer.write(conn.data_to_send())

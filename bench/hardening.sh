@@ -218,7 +218,7 @@ zero_window() {
 import json, sys
 r = json.load(open(sys.argv[1]))
 grew = (r["rss_peak_kib"] - r["rss_before_kib"]) / 1024
-print(f"zero-window: connections closed {r['attack']['closed_after_s']} s after the last request (target 30 s); "
+print(f"zero-window: connections closed {r['attack']['closed_after_s']} s after the server's last frame (target 30 s); "
       f"RSS {r['rss_before_kib'] / 1024:.1f} MiB before, peak +{grew:.1f} MiB (target 64), "
       f"{r['rss_after_kib'] / 1024:.1f} MiB after; a review then: {r['then'].get('review_status')}")
 EOF
@@ -228,17 +228,22 @@ idle_flood() {
   log "idle-flood: 20,000 idle TCP connections on each listener for 20 s; a review and /readyz meanwhile"
   attack_tools
   start_server "$WORK/certs/tls.crt" "$WORK/certs/tls.key"
-  "${ATTACK[@]}" idle-flood 38443 20000 20 > "$WORK/flood-webhook.json" &
-  local a=$!
-  "${ATTACK[@]}" idle-flood 38080 20000 20 > "$WORK/flood-admin.json" &
-  local b=$!
+  # 10,000 per attacker process: each stays inside its own open-file limit
+  local attackers=() port half
+  for port in 38443 38080; do
+    for half in 1 2; do
+      "${ATTACK[@]}" idle-flood "$port" 10000 20 > "$WORK/flood-$port-$half.json" &
+      attackers+=($!)
+    done
+  done
   sleep 8
   local probes=() i
   for i in 1 2 3 4 5; do probes+=("$("${ATTACK[@]}" probe 38443 38080 "$CA" "$WORK/pod-validate.json")"); sleep 2; done
-  wait "$a" "$b"
+  wait "${attackers[@]}"
   kill -TERM "$SG_PID"; wait "$SG_PID" || true
   local joined; joined=$(IFS=,; echo "${probes[*]}")
-  echo "{\"webhook\": $(head -1 "$WORK/flood-webhook.json"), \"admin\": $(head -1 "$WORK/flood-admin.json"), \"probes\": [$joined]}" | tee "$OUT/hardening-idle-flood.json"
+  opened() { cat "$WORK/flood-$1-1.json" "$WORK/flood-$1-2.json" | python3 -c 'import json,sys; print(sum(json.loads(l).get("opened", 0) for l in sys.stdin))'; }
+  echo "{\"webhook\": {\"opened\": $(opened 38443)}, \"admin\": {\"opened\": $(opened 38080)}, \"probes\": [$joined]}" | tee "$OUT/hardening-idle-flood.json"
   python3 - "$OUT/hardening-idle-flood.json" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
