@@ -513,13 +513,7 @@ async fn the_admin_listener_has_timeouts_and_a_cap() {
     }
     let (status, body) = support::client::admin_get(admin, "/readyz").await;
     assert_eq!((status, body.as_str()), (200, "ready\n"));
-    let mut closed = 0;
-    for stream in &mut idle {
-        let mut byte = [0u8; 1];
-        if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(Duration::from_millis(20), stream.read(&mut byte)).await {
-            closed += 1;
-        }
-    }
+    let closed = closed_now(&mut idle).await;
     assert!(closed >= 400 - 256, "only {closed} of 400 idle admin connections were closed");
     server.running.shutdown().await;
 }
@@ -538,13 +532,7 @@ async fn idle_connections_past_the_cap_make_room_for_new_ones() {
     }
     // a legitimate review still gets through, and the idlest were closed for it
     still_serving(&server).await;
-    let mut closed = 0;
-    for stream in &mut idle {
-        let mut byte = [0u8; 1];
-        if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(Duration::from_millis(20), stream.read(&mut byte)).await {
-            closed += 1;
-        }
-    }
+    let closed = closed_now(&mut idle).await;
     assert!(closed >= 100 - 32, "only {closed} of 100 idle connections were closed at a cap of 32");
     server.running.shutdown().await;
 }
@@ -572,6 +560,18 @@ async fn new_connections_get_the_header_timeout_and_kept_alive_ones_the_idle_tim
         tokio::time::sleep(SHORT * 3).await;
     }
     server.running.shutdown().await;
+}
+
+/// How many of `streams` the server has closed (checked without waiting).
+async fn closed_now(streams: &mut [impl AsyncReadExt + Unpin]) -> usize {
+    let mut closed = 0;
+    for stream in streams {
+        let mut byte = [0u8; 1];
+        if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(Duration::from_millis(20), stream.read(&mut byte)).await {
+            closed += 1;
+        }
+    }
+    closed
 }
 
 /// Read one HTTP/1.1 response with a Content-Length body, leaving the connection open.
