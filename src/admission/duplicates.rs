@@ -113,36 +113,39 @@ impl<'de> Visitor<'de> for Node<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut seen = Seen::default();
         while let Some(Key(key)) = map.next_key()? {
-            let path = Path::Key(self.path, key.as_ref());
-            if !seen.insert(&key) {
+            if seen.contains(&key) {
+                let path = Path::Key(self.path, key.as_ref());
                 return Err(de::Error::custom(format_args!("{MARK}duplicate key {path}: each key may appear once")));
             }
-            map.next_value_seed(Node { path: &path })?;
+            map.next_value_seed(Node { path: &Path::Key(self.path, key.as_ref()) })?;
+            seen.insert(key);
         }
         Ok(())
     }
 }
 
-/// The keys of one object: a short list, a set once it grows.
+/// The keys of one object: a short list, a set once it grows. Keys are
+/// borrowed from the body (copied only when they hold escapes).
 #[derive(Default)]
-struct Seen {
-    few: Vec<String>,
-    many: HashSet<String>,
+struct Seen<'de> {
+    few: Vec<Cow<'de, str>>,
+    many: HashSet<Cow<'de, str>>,
 }
 
-impl Seen {
-    fn insert(&mut self, key: &str) -> bool {
+impl<'de> Seen<'de> {
+    fn contains(&self, key: &str) -> bool {
+        if self.many.is_empty() { self.few.iter().any(|k| k == key) } else { self.many.contains(key) }
+    }
+
+    fn insert(&mut self, key: Cow<'de, str>) {
         if self.many.is_empty() && self.few.len() < 16 {
-            if self.few.iter().any(|k| k == key) {
-                return false;
-            }
-            self.few.push(key.to_string());
-            return true;
+            self.few.push(key);
+            return;
         }
         if self.many.is_empty() {
             self.many.extend(self.few.drain(..));
         }
-        self.many.insert(key.to_string())
+        self.many.insert(key);
     }
 }
 
