@@ -48,8 +48,12 @@ pub fn router(state: WebhookState) -> Router {
     Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such path: use POST /validate or POST /mutate") })
-        .method_not_allowed_fallback(|| async { error(StatusCode::METHOD_NOT_ALLOWED, "use POST") })
+        .fallback(|State(state): State<WebhookState>| async move {
+            http_error(&state, StatusCode::NOT_FOUND, "no such path: use POST /validate or POST /mutate".into())
+        })
+        .method_not_allowed_fallback(|State(state): State<WebhookState>| async move {
+            http_error(&state, StatusCode::METHOD_NOT_ALLOWED, "use POST".into())
+        })
         .with_state(state)
 }
 
