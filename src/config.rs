@@ -150,6 +150,9 @@ pub struct ServeArgs {
     /// TLS.
     #[command(flatten)]
     pub tls: TlsArgs,
+    /// A managed CA and the webhook registration.
+    #[command(flatten)]
+    pub lifecycle: LifecycleArgs,
     /// Policy and cluster state (without --cluster: the live cluster).
     #[command(flatten)]
     pub policy: PolicyArgs,
@@ -222,6 +225,48 @@ pub struct TlsArgs {
     /// How often the TLS files are checked for a rotation.
     #[arg(long, env = "SECRETGATE_TLS_RELOAD_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub tls_reload_interval: Duration,
+}
+
+/// Managed TLS and webhook registration flags of `serve` (live cluster only).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Managed CA and webhook registration (what the Helm chart uses)")]
+pub struct LifecycleArgs {
+    /// The release namespace: it holds --tls-ca-secret and --webhook-configmap, and its
+    /// deletion withdraws the webhooks [default: the Pod's namespace].
+    #[arg(long, env = "SECRETGATE_NAMESPACE", value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Managed TLS instead of --tls-cert-file/--tls-key-file: keep a CA in this Secret of
+    /// --namespace (created when missing or unusable), sign serving certificates for
+    /// --tls-hosts in memory and renew them before they expire; the CA renews itself with
+    /// old and new both trusted during the switch. Needs --webhook-configmap: only the
+    /// server knows the caBundle.
+    #[arg(long, env = "SECRETGATE_TLS_CA_SECRET", value_name = "NAME", conflicts_with_all = ["tls_cert_file", "tls_key_file"], requires = "webhook_configmap")]
+    pub tls_ca_secret: Option<String>,
+    /// DNS names and IP addresses of the managed serving certificate (e.g. the Service's
+    /// `NAME.NAMESPACE.svc`). Repeatable (comma-separated in the environment).
+    #[arg(long, env = "SECRETGATE_TLS_HOSTS", value_name = "HOST", value_delimiter = ',')]
+    pub tls_hosts: Vec<String>,
+    /// Validity of a managed CA; a successor is made at two thirds of it.
+    #[arg(long, env = "SECRETGATE_TLS_CA_VALIDITY", value_name = "DURATION", default_value = "365d", value_parser = humantime::parse_duration)]
+    pub tls_ca_validity: Duration,
+    /// Validity of a managed serving certificate (never past its CA's); renewed at two thirds.
+    #[arg(long, env = "SECRETGATE_TLS_LEAF_VALIDITY", value_name = "DURATION", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub tls_leaf_validity: Duration,
+    /// How long a successor CA is in every caBundle before it starts signing.
+    #[arg(long, env = "SECRETGATE_TLS_CA_OVERLAP", value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub tls_ca_overlap: Duration,
+    /// Register the webhooks from this ConfigMap of --namespace (key webhooks.yaml, rendered
+    /// by the chart) once the server is ready and its Service has an endpoint: before that
+    /// the webhook configurations stay empty, so a server that never starts blocks nothing.
+    #[arg(long, env = "SECRETGATE_WEBHOOK_CONFIGMAP", value_name = "NAME")]
+    pub webhook_configmap: Option<String>,
+    /// PEM CA bundle to register as the caBundle when the CA is not managed (e.g. the
+    /// ca.crt of a cert-manager Secret); re-read every resync.
+    #[arg(long, env = "SECRETGATE_WEBHOOK_CA_FILE", value_name = "PATH", conflicts_with = "tls_ca_secret")]
+    pub webhook_ca_file: Option<PathBuf>,
+    /// How often the CA Secret, the namespace and the webhook configurations are checked.
+    #[arg(long, env = "SECRETGATE_RESYNC_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub resync_interval: Duration,
 }
 
 /// An on/off switch.

@@ -20,5 +20,6 @@ pub mod config;
 pub mod documents;
 pub mod metrics;
 pub mod policy;
+pub mod registration;
 pub mod server;
 pub mod telemetry;

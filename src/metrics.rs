@@ -17,6 +17,9 @@ const HTTP_ERROR_CODES: [&str; 6] = ["400", "404", "405", "408", "413", "other"]
 /// The `outcome` label values of `secretgate_events_total`.
 const EVENT_OUTCOMES: [&str; 5] = ["sent", "deduplicated", "rate_limited", "dropped", "failed"];
 
+/// The `step` label values of `secretgate_lifecycle_errors_total`.
+pub const LIFECYCLE_STEPS: [&str; 4] = ["ca", "leaf", "register", "namespace"];
+
 /// Every metric secretgate exports.
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -31,6 +34,8 @@ pub struct Metrics {
     confirmations: IntCounterVec,
     http_errors: IntCounterVec,
     events: IntCounterVec,
+    registered: IntGauge,
+    lifecycle_errors: IntCounterVec,
 }
 
 /// How a confirming GET ended (a label value).
@@ -107,6 +112,21 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let registered = IntGauge::new(
+            "secretgate_webhooks_registered",
+            "1 while this server sees its webhook configurations as specified (registered by the server \
+             once ready); 0 before, when withdrawn, or with nothing to register.",
+        )
+        .expect("valid metric");
+        let lifecycle_errors = IntCounterVec::new(
+            Opts::new(
+                "secretgate_lifecycle_errors_total",
+                "Failed steps of the managed CA (ca), serving certificate (leaf), webhook registration \
+                 (register) and release-namespace check (namespace).",
+            ),
+            &["step"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -118,6 +138,8 @@ impl Metrics {
             Box::new(confirmations.clone()),
             Box::new(http_errors.clone()),
             Box::new(events.clone()),
+            Box::new(registered.clone()),
+            Box::new(lifecycle_errors.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
@@ -133,6 +155,8 @@ impl Metrics {
             confirmations,
             http_errors,
             events,
+            registered,
+            lifecycle_errors,
         };
         metrics.initialise_series();
         metrics
@@ -157,6 +181,9 @@ impl Metrics {
         }
         for outcome in EVENT_OUTCOMES {
             self.events.with_label_values(&[outcome]);
+        }
+        for step in LIFECYCLE_STEPS {
+            self.lifecycle_errors.with_label_values(&[step]);
         }
         for kind in ["Secret", "ServiceAccount"] {
             for result in [Confirmation::Found, Confirmation::Absent, Confirmation::Error] {
@@ -197,6 +224,17 @@ impl Metrics {
     /// Set the serving certificate's expiry.
     pub fn set_cert_expiry(&self, not_after_unix: i64) {
         self.cert_expiry.set(not_after_unix as f64);
+    }
+
+    /// Whether the webhook configurations are registered as specified.
+    pub fn set_registered(&self, registered: bool) {
+        self.registered.set(i64::from(registered));
+    }
+
+    /// Count a failed lifecycle step (one of [`LIFECYCLE_STEPS`]).
+    pub fn record_lifecycle_error(&self, step: &'static str) {
+        debug_assert!(LIFECYCLE_STEPS.contains(&step));
+        self.lifecycle_errors.with_label_values(&[step]).inc();
     }
 
     /// Record a confirming GET.

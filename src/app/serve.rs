@@ -23,8 +23,15 @@ use crate::server::listener::{self, ListenerLimits, Transport};
 
 /// Connections of the admin listener at most (probes and scrapes).
 const ADMIN_MAX_CONNECTIONS: usize = 256;
+use crate::registration::authority::Lifetimes;
+use crate::registration::{Controller, RegistrationConfig};
 use crate::server::routes::{self, WebhookState};
 use crate::server::tls::{TlsFiles, TlsReloader};
+
+/// Where a Pod's namespace is written.
+const POD_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+/// How long the managed CA may take to load at start before the server gives up.
+const BOOTSTRAP_DEADLINE: Duration = Duration::from_secs(120);
 
 /// The example cluster shipped with the repository, embedded for `--dev`.
 const EXAMPLE_CLUSTER: &str = include_str!("../../examples/cluster/apps.yaml");
@@ -80,6 +87,8 @@ pub struct ServeConfig {
     pub max_in_flight_bytes: u64,
     /// Events for controller-owned Pods: `None` when off.
     pub events: Option<EventsConfig>,
+    /// A managed CA and/or webhook registration (live view only).
+    pub registration: Option<RegistrationConfig>,
 }
 
 /// How Events are recorded.
@@ -116,6 +125,7 @@ pub struct Running {
     serving: Arc<AtomicBool>,
     webhook: tokio::task::JoinHandle<()>,
     admin: tokio::task::JoinHandle<()>,
+    lifecycle: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -124,6 +134,10 @@ impl Running {
     pub async fn shutdown(self) {
         self.serving.store(false, Ordering::Release);
         let _ = self.shutdown.send(true);
+        if let Some(lifecycle) = self.lifecycle {
+            // withdraws the webhooks first when the namespace is being deleted
+            let _ = tokio::time::timeout(Duration::from_secs(5), lifecycle).await;
+        }
         let _ = self.webhook.await;
         let _ = self.admin.await;
     }
@@ -170,6 +184,7 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
         listen,
         admin_listen,
         tls,
+        lifecycle,
         policy,
         secret_view,
         confirm_timeout,
@@ -193,8 +208,16 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
         true => (listen.unwrap_or(loopback(8443)), admin_listen.unwrap_or(loopback(8080))),
         false => (listen.unwrap_or(any(8443)), admin_listen.unwrap_or(any(8080))),
     };
+    let registration = registration(lifecycle)?;
+    let managed = registration.as_ref().is_some_and(|r| r.ca_secret.is_some());
+    if registration.is_some() && (dev || !policy.cluster.is_empty()) {
+        return Err(flag_error(
+            "--tls-ca-secret and --webhook-configmap need the live cluster: not with --cluster or --dev",
+        ));
+    }
     let (cert, key) = match (tls.tls_cert_file, tls.tls_key_file) {
         (Some(cert), Some(key)) => (cert, key),
+        (None, None) if managed => (PathBuf::new(), PathBuf::new()),
         (None, None) if dev => {
             let files = certs::generate(Path::new(DEV_DIR), &["localhost".into()], &[[127, 0, 0, 1].into()], 30)
                 .map_err(flag_error)?;
@@ -259,7 +282,89 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
             },
             instance: reporting_instance.unwrap_or_else(host_name),
         }),
+        registration,
     })
+}
+
+/// The lifecycle flags as a [`RegistrationConfig`], if any is set.
+fn registration(args: crate::config::LifecycleArgs) -> Result<Option<RegistrationConfig>, StartError> {
+    if args.tls_ca_secret.is_none() && args.webhook_configmap.is_none() {
+        return Ok(None);
+    }
+    let namespace = match args.namespace {
+        Some(ns) => ns,
+        None => std::fs::read_to_string(POD_NAMESPACE_FILE)
+            .map(|ns| ns.trim().to_string())
+            .ok()
+            .filter(|ns| !ns.is_empty())
+            .ok_or_else(|| {
+                flag_error("--namespace must be set outside a Pod (it holds --tls-ca-secret and --webhook-configmap)")
+            })?,
+    };
+    let seconds = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    let lifetimes = Lifetimes {
+        ca: seconds(args.tls_ca_validity),
+        leaf: seconds(args.tls_leaf_validity),
+        overlap: seconds(args.tls_ca_overlap),
+    };
+    if args.tls_ca_secret.is_some() {
+        lifetimes.check().map_err(flag_error)?;
+        if args.tls_hosts.is_empty() {
+            return Err(flag_error(
+                "--tls-hosts must name the serving certificate's DNS names or IPs with --tls-ca-secret",
+            ));
+        }
+    }
+    Ok(Some(RegistrationConfig {
+        namespace,
+        ca_secret: args.tls_ca_secret,
+        hosts: args.tls_hosts,
+        lifetimes,
+        webhook_configmap: args.webhook_configmap,
+        ca_file: args.webhook_ca_file,
+        resync: args.resync_interval,
+    }))
+}
+
+/// Load the managed CA (retrying while the API server is unreachable) and
+/// serve its first certificate; or load the TLS files.
+async fn load_tls(
+    config: &ServeConfig,
+    metrics: &Metrics,
+) -> Result<(Arc<TlsReloader>, Option<Controller>), StartError> {
+    let (Some(registration), ViewSource::Live { client, .. }) = (&config.registration, &config.view) else {
+        let tls = TlsReloader::new(config.tls.clone(), metrics.clone()).map_err(|e| flag_error(e.to_string()))?;
+        return Ok((tls, None));
+    };
+    let deadline = tokio::time::Instant::now() + BOOTSTRAP_DEADLINE;
+    let mut pause = Duration::from_secs(1);
+    let (controller, leaf) = loop {
+        match Controller::bootstrap(client.clone(), registration.clone(), metrics.clone()).await {
+            Ok(done) => break done,
+            Err(error) if tokio::time::Instant::now() + pause < deadline => {
+                tracing::warn!(%error, retry_in = ?pause, "Could not load the managed CA");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(15));
+            }
+            Err(error) => {
+                return Err(StartError {
+                    code: 1,
+                    message: format!("could not load the managed CA within {}s: {error}", BOOTSTRAP_DEADLINE.as_secs()),
+                });
+            }
+        }
+    };
+    let tls = match leaf {
+        Some(leaf) => TlsReloader::in_memory(
+            leaf.cert.as_bytes(),
+            leaf.key.as_bytes(),
+            config.tls.client_ca.clone(),
+            metrics.clone(),
+        ),
+        None => TlsReloader::new(config.tls.clone(), metrics.clone()),
+    }
+    .map_err(|e| flag_error(e.to_string()))?;
+    Ok((tls, Some(controller)))
 }
 
 /// The host name: in a Pod, the Pod's name.
@@ -274,7 +379,7 @@ fn host_name() -> String {
 /// Load TLS (before binding), bind both ports, and spawn the servers.
 pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
     let metrics = Metrics::new();
-    let tls = TlsReloader::new(config.tls.clone(), metrics.clone()).map_err(|e| flag_error(e.to_string()))?;
+    let (tls, controller) = load_tls(&config, &metrics).await?;
     let bind = |addr: SocketAddr, flag: &'static str| async move {
         TcpListener::bind(addr).await.map_err(|e| StartError { code: 1, message: format!("{flag} {addr}: {e}") })
     };
@@ -304,6 +409,7 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
     tls.spawn_polling(config.tls_reload_interval, shutdown_rx.clone());
+    let lifecycle = controller.map(|c| c.spawn(Some(tls.clone()), view.clone(), shutdown_rx.clone()));
     let serving = Arc::new(AtomicBool::new(false));
 
     let app = routes::router(WebhookState {
@@ -342,7 +448,7 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         tokio::spawn(listener::serve("admin", admin_listener, Transport::Plain, admin_app, admin_limits, shutdown_rx));
     serving.store(true, Ordering::Release);
     tracing::info!(webhook = %webhook_addr, admin = %admin_addr, view = kind, "Serving");
-    Ok(Running { webhook_addr, admin_addr, metrics, shutdown, serving, webhook, admin })
+    Ok(Running { webhook_addr, admin_addr, metrics, shutdown, serving, webhook, admin, lifecycle })
 }
 
 fn print_dev_help(running: &Running) {

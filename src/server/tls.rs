@@ -185,9 +185,13 @@ impl rustls::server::ResolvesServerCert for SingleCert {
     }
 }
 
-/// The current serving config, replaced when the files change.
+/// The current serving config, replaced when the files change (or, with a
+/// managed CA, when the controller installs a new pair).
 pub struct TlsReloader {
     files: TlsFiles,
+    /// A pair held in memory instead of the files (managed CA); the client CA
+    /// file, if any, is still polled.
+    managed: Option<RwLock<(Vec<u8>, Vec<u8>)>>,
     current: RwLock<Arc<ServerConfig>>,
     /// The contents last seen, loaded or not: a broken pair is reported once.
     seen: RwLock<Contents>,
@@ -210,11 +214,46 @@ impl TlsReloader {
         metrics.set_cert_expiry(loaded.not_after);
         Ok(Arc::new(TlsReloader {
             files,
+            managed: None,
             current: RwLock::new(loaded.config),
             seen: RwLock::new(contents),
             waiting: RwLock::new(None),
             metrics,
         }))
+    }
+
+    /// Serve a pair held in memory (PEM), replaced with [`TlsReloader::install`].
+    pub fn in_memory(
+        cert: &[u8],
+        key: &[u8],
+        client_ca: Option<PathBuf>,
+        metrics: Metrics,
+    ) -> Result<Arc<TlsReloader>, TlsError> {
+        let files = TlsFiles {
+            cert: PathBuf::from("(managed serving certificate)"),
+            key: PathBuf::from("(managed key)"),
+            client_ca,
+        };
+        let ca = files.client_ca.as_deref().map(|p| read("--tls-client-ca-file", p)).transpose()?;
+        let contents = Contents(cert.to_vec(), key.to_vec(), ca);
+        let loaded = files.load(&contents)?;
+        metrics.set_cert_expiry(loaded.not_after);
+        Ok(Arc::new(TlsReloader {
+            files,
+            managed: Some(RwLock::new((cert.to_vec(), key.to_vec()))),
+            current: RwLock::new(loaded.config),
+            seen: RwLock::new(contents),
+            waiting: RwLock::new(None),
+            metrics,
+        }))
+    }
+
+    /// Serve a new in-memory pair for new connections (a managed CA's renewal).
+    /// Returns whether it is now serving; a broken pair keeps the old one.
+    pub fn install(&self, cert: &[u8], key: &[u8]) -> bool {
+        let Some(pair) = &self.managed else { return false };
+        *pair.write().unwrap_or_else(|e| e.into_inner()) = (cert.to_vec(), key.to_vec());
+        self.reload()
     }
 
     /// An acceptor for the next connection, with the current pair.
@@ -225,7 +264,15 @@ impl TlsReloader {
     /// Re-read the files; load them if they changed. Returns whether a new
     /// pair is now serving. A broken pair is logged once and the old one kept.
     pub fn reload(&self) -> bool {
-        let contents = match self.files.read() {
+        let read = match &self.managed {
+            Some(pair) => {
+                let (cert, key) = pair.read().unwrap_or_else(|e| e.into_inner()).clone();
+                let ca = self.files.client_ca.as_deref().map(|p| read("--tls-client-ca-file", p)).transpose();
+                ca.map(|ca| Contents(cert, key, ca))
+            }
+            None => self.files.read(),
+        };
+        let contents = match read {
             Ok(contents) => contents,
             // mid-rotation a file may be briefly missing; try again next poll
             Err(error) => {
