@@ -83,7 +83,7 @@ same_in_review() {
   local snap="$RUN/snapshots/$(basename "$rec").yaml"
   kc get namespaces,serviceaccounts,secrets -A -o yaml > "$snap"
   local rc=0
-  "$SECRETGATE" review --cluster "$snap" --config "$RUN/policy.yaml" "$@" "$request" >"$rec.review.json" 2>"$rec.review.err" || rc=$?
+  "$SECRETGATE" review --cluster "$snap" --config "$RUN/policy-secretgate.yaml" "$@" "$request" >"$rec.review.json" 2>"$rec.review.err" || rc=$?
   rm -f "$snap"   # it holds Secret values; nothing keeps them
   python3 "$E2E_DIR/lib/parity.py" "$(cat "$RUN/rc")" "$RUN/err" "$rc" "$rec.review.json" "$request" \
     ${decision_only:+--decision-only} > "$rec"

@@ -1,7 +1,10 @@
 # secretgate on the control plane: the chart installed with real helm in its
 # external-server (URL) mode, and `secretgate serve` as a host process that
 # authenticates with a token of the chart's own ServiceAccount, so the chart's
-# RBAC is exactly what it gets. Needs $RUN, $K8S_BIN, $HELM, $SECRETGATE.
+# RBAC is exactly what it gets. The server runs the chart's default TLS mode,
+# the managed CA (its CA lives in the chart's Secret), and registers the
+# webhooks from the chart's spec ConfigMap once ready, as in a cluster.
+# Needs $RUN, $K8S_BIN, $HELM, $SECRETGATE.
 
 RELEASE=secretgate
 RELEASE_NS=secretgate-system
@@ -9,38 +12,68 @@ SG_NAME=secretgate   # the chart's fullname for this release
 
 kc() { "$K8S_BIN/kubectl" --kubeconfig="$RUN/admin.kubeconfig" "$@"; }
 
-# helm_install [helm args...]: install or upgrade the release; extra args
-# (e.g. -f values.yaml, --set secretView=metadata) are passed on.
+# release_install RELEASE NAMESPACE PORT [helm args...]: install or upgrade a
+# release whose webhooks call https://127.0.0.1:PORT.
+release_install() {
+  local release=$1 ns=$2 port=$3; shift 3
+  "$HELM" upgrade --install "$release" "$ROOT/charts/secretgate" --kubeconfig "$RUN/admin.kubeconfig" \
+    -n "$ns" --create-namespace --reset-values \
+    --set externalServer.url="https://127.0.0.1:$port" \
+    --set events.dedupWindow=1s "$@" >>"$RUN/logs/helm-$release.log" 2>&1 || {
+    tail -n 20 "$RUN/logs/helm-$release.log" >&2; return 1; }
+}
+
+# helm_install [helm args...]: the main release; extra args (e.g. -f values.yaml,
+# --set secretView=metadata) are passed on.
 helm_install() {
   : "${WEBHOOK_PORT:=$(free_port)}"
-  "$HELM" upgrade --install "$RELEASE" "$ROOT/charts/secretgate" --kubeconfig "$RUN/admin.kubeconfig" \
-    -n "$RELEASE_NS" --create-namespace --reset-values \
-    --set externalServer.url="https://127.0.0.1:$WEBHOOK_PORT" \
-    --set externalServer.caBundle="$(base64 -w0 "$RUN/pki/webhook-ca.crt")" \
-    --set events.dedupWindow=1s "$@" >"$RUN/logs/helm.log" 2>&1 || {
-    tail -n 20 "$RUN/logs/helm.log" >&2; return 1; }
+  release_install "$RELEASE" "$RELEASE_NS" "$WEBHOOK_PORT" "$@"
 }
 
-# The server's inputs, taken from what the chart installed: the policy from
-# its ConfigMap, a token of its ServiceAccount.
-secretgate_inputs() {
-  kc get configmap "$SG_NAME" -n "$RELEASE_NS" -o jsonpath='{.data.config\.yaml}' > "$RUN/policy.yaml"
+# release_serve NAME RELEASE NAMESPACE PORT ADMIN_PORT [serve flags...]: run the
+# server of a release as process NAME, with the release's policy and a token of
+# its ServiceAccount, and wait until it is ready.
+release_serve() {
+  local name=$1 release=$2 ns=$3 port=$4 admin=$5; shift 5
+  local fullname=$release
+  [[ "$release" == *secretgate* ]] || fullname="$release-secretgate"
+  kc get configmap "$fullname" -n "$ns" -o jsonpath='{.data.config\.yaml}' > "$RUN/policy-$name.yaml"
   local token
-  token=$(kc create token "$SG_NAME" -n "$RELEASE_NS" --duration=24h)
-  write_kubeconfig "$RUN/secretgate.kubeconfig" "https://127.0.0.1:$APISERVER_PORT" token "$token"
-  [ -L "$RUN/webhook-tls/..data" ] || pki_webhook_pair "$RUN/webhook-tls"
+  token=$(kc create token "$fullname" -n "$ns" --duration=24h)
+  write_kubeconfig "$RUN/$name.kubeconfig" "https://127.0.0.1:$APISERVER_PORT" token "$token"
+  KUBECONFIG="$RUN/$name.kubeconfig" start "$name" "$RUN/logs/$name.log" "$SECRETGATE" serve \
+    --listen="127.0.0.1:$port" --admin-listen="127.0.0.1:$admin" \
+    --namespace="$ns" --tls-ca-secret="$fullname-ca" --tls-hosts=127.0.0.1 \
+    --webhook-configmap="$fullname-webhooks" --resync-interval=1s --tls-ca-overlap=3s \
+    --config="$RUN/policy-$name.yaml" --reporting-instance=e2e-host \
+    --shutdown-grace-period=5s --log-level="${SECRETGATE_E2E_LOG:-info}" "$@"
+  wait_for "$name" "$RUN/logs/$name.log" 60 curl -sf "http://127.0.0.1:$admin/readyz"
 }
 
-# start_secretgate [serve flags...]
+# registered NAME: whether both webhook configurations NAME carry webhooks.
+registered() {
+  local v m
+  v=$(kc get validatingwebhookconfiguration "$1" -o jsonpath='{.webhooks[*].name}' 2>/dev/null) || return 1
+  m=$(kc get mutatingwebhookconfiguration "$1" -o jsonpath='{.webhooks[*].name}' 2>/dev/null) || return 1
+  [ -n "$v" ] && [ -n "$m" ]
+}
+
+# The API server calls the webhooks with the caBundle it has: wait until the
+# registered bundle holds the CA that signs the serving certificate now.
+bundle_current() { # NAME NAMESPACE
+  local ca bundle
+  ca=$(kc get secret "$1-ca" -n "$2" -o jsonpath='{.data.ca\.crt}' | base64 -d | tr -d '\n') || return 1
+  bundle=$(kc get validatingwebhookconfiguration "$1" -o jsonpath='{.webhooks[0].clientConfig.caBundle}' |
+    base64 -d | tr -d '\n') || return 1
+  [ -n "$ca" ] && [[ "$bundle" == *"${ca:30:200}"* ]]
+}
+
+# start_secretgate [serve flags...]: the main release's server, ready and registered.
 start_secretgate() {
-  secretgate_inputs
   : "${ADMIN_PORT:=$(free_port)}"
-  KUBECONFIG="$RUN/secretgate.kubeconfig" start secretgate "$RUN/logs/secretgate.log" "$SECRETGATE" serve \
-    --listen="127.0.0.1:$WEBHOOK_PORT" --admin-listen="127.0.0.1:$ADMIN_PORT" \
-    --tls-cert-file="$RUN/webhook-tls/tls.crt" --tls-key-file="$RUN/webhook-tls/tls.key" \
-    --tls-reload-interval=1s --config="$RUN/policy.yaml" --reporting-instance=e2e-host \
-    --shutdown-grace-period=5s --log-level="${SECRETGATE_E2E_LOG:-info}" "$@"
-  wait_for secretgate "$RUN/logs/secretgate.log" 60 curl -sf "http://127.0.0.1:$ADMIN_PORT/readyz"
+  release_serve secretgate "$RELEASE" "$RELEASE_NS" "$WEBHOOK_PORT" "$ADMIN_PORT" "$@" || return 1
+  wait_for secretgate "$RUN/logs/secretgate.log" 30 registered "$SG_NAME" || return 1
+  wait_for secretgate "$RUN/logs/secretgate.log" 30 bundle_current "$SG_NAME" "$RELEASE_NS"
 }
 
 stop_secretgate() { stop secretgate; }

@@ -7,7 +7,7 @@ prepare_tools() {
   if ! command -v go >/dev/null; then
     [ "${CI:-}" != true ] || die "go is required under CI (Go >= 1.26 with the module proxy)"
     log "skipped: go is not installed; the control plane is built from Go modules (Go >= 1.26)"
-    echo "e2e: 0 passed, 0 failed, 13 skipped"
+    echo "e2e: 0 passed, 0 failed, 15 skipped"
     exit 0
   fi
   local t0=$SECONDS
@@ -30,6 +30,7 @@ bring_up() {
     kc get serviceaccount default -n e2e-apps || die "no default ServiceAccount in e2e-apps"
   helm_install || die "helm install failed (log: $RUN/logs/helm.log)"
   start_secretgate || die "secretgate did not become ready"
+  pki_webhook_pair "$RUN/webhook-tls"   # the labeler's own serving pair
   LABELER_PORT=$(free_port)
   start labeler "$RUN/logs/labeler.log" "$LABELER" --listen="127.0.0.1:$LABELER_PORT" \
     --tls-cert-file="$RUN/webhook-tls/tls.crt" --tls-key-file="$RUN/webhook-tls/tls.key"

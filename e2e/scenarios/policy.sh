@@ -6,7 +6,7 @@ scenario_h() {
   helm_install -f "$RUN/h-values.yaml" || fail "helm upgrade with the stricter policy"
   # as the Deployment's checksum/config annotation rolls the Pods, restart the server
   restart_secretgate
-  grep -qF 'maxBytes: 1024' "$RUN/policy.yaml" || fail "the chart's ConfigMap lacks the policy: $(cat "$RUN/policy.yaml")"
+  grep -qF 'maxBytes: 1024' "$RUN/policy-secretgate.yaml" || fail "the chart's ConfigMap lacks the policy: $(cat "$RUN/policy-secretgate.yaml")"
   head -c 1500 /dev/zero | tr '\0' x > "$RUN/h-blob"
   kc create secret generic too-big -n $NS --from-file=blob="$RUN/h-blob" --dry-run=client -o yaml > "$RUN/h-secret.yaml"
   expect_refused 'admission webhook "secrets.validate.secretgate.io" denied the request' \

@@ -1,4 +1,4 @@
-{{/* Names, labels and shared fragments. */}}
+{{/* Names, labels and shared fragments. Nothing here is random: two renders of the same values are byte-identical. */}}
 
 {{- define "secretgate.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
@@ -29,6 +29,27 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
+{{- define "secretgate.serviceAccountName" -}}
+{{- default (include "secretgate.fullname" .) .Values.serviceAccount.name -}}
+{{- end -}}
+
+{{/* The CA Secret of the managed mode and the ConfigMap of the webhook spec. */}}
+{{- define "secretgate.caSecretName" -}}{{ include "secretgate.fullname" . }}-ca{{- end -}}
+{{- define "secretgate.webhooksConfigMapName" -}}{{ include "secretgate.fullname" . }}-webhooks{{- end -}}
+
+{{/* Whether the chart runs the server in the cluster (false with externalServer.url). */}}
+{{- define "secretgate.inCluster" -}}
+{{- if not .Values.externalServer.url }}true{{ end -}}
+{{- end -}}
+
+{{/* Whether the server runs the managed CA. */}}
+{{- define "secretgate.managedCA" -}}
+{{- if include "secretgate.inCluster" . -}}
+{{- if eq .Values.tls.mode "managed" }}true{{ end -}}
+{{- else if not .Values.externalServer.caBundle -}}true
+{{- end -}}
+{{- end -}}
+
 {{- define "secretgate.tlsSecretName" -}}
 {{- if eq .Values.tls.mode "external" -}}
 {{- required "tls.external.secretName is required with tls.mode=external" .Values.tls.external.secretName -}}
@@ -44,26 +65,34 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) | toJson -}}
 {{- end -}}
 
-{{/* Namespaces never sent to the webhooks, and the opt-out label. */}}
-{{- define "secretgate.namespaceSelector" -}}
-matchExpressions:
-  - key: kubernetes.io/metadata.name
-    operator: NotIn
-    values: {{ prepend .Values.webhook.excludeNamespaces .Release.Namespace | uniq | toJson }}
-  - key: secretgate.io/ignore
-    operator: NotIn
-    values: ["true"]
-{{- with .Values.webhook.namespaceSelectorExpressions }}
-{{ toYaml . }}
-{{- end }}
+{{/* The image reference: a digest wins over the tag. */}}
+{{- define "secretgate.image" -}}
+{{- $repo := required "image.repository is required: no secretgate image is published; build one from the repository's Dockerfile, push it, and set image.repository (see the chart README)" .Values.image.repository -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" $repo .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repo (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
 {{- end -}}
 
-{{/* clientConfig of a webhook; `path` is passed in. */}}
+{{/* Namespaces never sent to the webhooks, the opt-out label, and extra expressions. */}}
+{{- define "secretgate.namespaceSelector" -}}
+{{- $skip := concat (list .Release.Namespace) (.Values.webhook.skipNamespaces | default list) (.Values.webhook.extraSkipNamespaces | default list) | uniq -}}
+{{- $expressions := list (dict "key" "kubernetes.io/metadata.name" "operator" "NotIn" "values" $skip) (dict "key" "secretgate.io/ignore" "operator" "NotIn" "values" (list "true")) -}}
+{{- $expressions = concat $expressions (.Values.webhook.namespaceSelectorExpressions | default list) -}}
+{{- dict "matchExpressions" $expressions | toYaml -}}
+{{- end -}}
+
+{{/* clientConfig of a webhook; `path` is passed in. The managed CA and cert-manager's ca.crt are added by the server. */}}
 {{- define "secretgate.clientConfig" -}}
-{{- if .root.Values.externalServer.url }}
-url: {{ printf "%s%s" (trimSuffix "/" .root.Values.externalServer.url) .path | quote }}
-caBundle: {{ required "externalServer.caBundle is required with externalServer.url: the base64 PEM CA that signed the server's certificate" .root.Values.externalServer.caBundle }}
-{{- else }}
+{{- if .root.Values.externalServer.url -}}
+{{- $url := .root.Values.externalServer.url -}}
+{{- if not (hasPrefix "https://" $url) -}}{{- fail "externalServer.url must start with https://" -}}{{- end -}}
+url: {{ printf "%s%s" (trimSuffix "/" $url) .path | quote }}
+{{- with .root.Values.externalServer.caBundle }}
+caBundle: {{ . }}
+{{- end }}
+{{- else -}}
 service:
   name: {{ include "secretgate.fullname" .root }}
   namespace: {{ .root.Release.Namespace }}
@@ -71,41 +100,16 @@ service:
   port: {{ .root.Values.service.port }}
 {{- if eq .root.Values.tls.mode "external" }}
 caBundle: {{ required "tls.external.caBundle is required with tls.mode=external" .root.Values.tls.external.caBundle }}
-{{- else if eq .root.Values.tls.mode "selfSigned" }}
-caBundle: {{ index (include "secretgate.selfSignedPair" .root | fromYaml) "ca" }}
-{{- end }}
 {{- end }}
 {{- end -}}
-
-{{/* Whether the chart runs the server in the cluster (false with externalServer.url). */}}
-{{- define "secretgate.inCluster" -}}
-{{- if not .Values.externalServer.url }}true{{ end -}}
 {{- end -}}
 
-{{/*
-The self-signed pair, generated once and reused across upgrades: an existing
-Secret (via lookup) wins, so `helm upgrade` does not rotate the CA under a
-running webhook. Rendered as YAML {ca, crt, key}, each base64.
-*/}}
-{{- define "secretgate.selfSignedPair" -}}
-{{- $secretName := include "secretgate.tlsSecretName" . -}}
-{{- $existing := lookup "v1" "Secret" .Release.Namespace $secretName -}}
-{{- if and $existing (index $existing.data "ca.crt") -}}
-ca: {{ index $existing.data "ca.crt" }}
-crt: {{ index $existing.data "tls.crt" }}
-key: {{ index $existing.data "tls.key" }}
-{{- else -}}
-{{- $cache := .Values._selfSignedCache | default dict -}}
-{{- if not (hasKey $cache "ca") -}}
-{{- $ca := genCA (printf "%s-ca" (include "secretgate.fullname" .)) (int .Values.tls.selfSigned.validityDays) -}}
-{{- $cert := genSignedCert (include "secretgate.fullname" .) nil (include "secretgate.dnsNames" . | fromJsonArray) (int .Values.tls.selfSigned.validityDays) $ca -}}
-{{- $_ := set $cache "ca" ($ca.Cert | b64enc) -}}
-{{- $_ := set $cache "crt" ($cert.Cert | b64enc) -}}
-{{- $_ := set $cache "key" ($cert.Key | b64enc) -}}
-{{- $_ := set .Values "_selfSignedCache" $cache -}}
-{{- end -}}
-ca: {{ $cache.ca }}
-crt: {{ $cache.crt }}
-key: {{ $cache.key }}
-{{- end -}}
+{{/* What every webhook shares: selectors and extra matchConditions. */}}
+{{- define "secretgate.selectors" -}}
+namespaceSelector:
+  {{- include "secretgate.namespaceSelector" . | nindent 2 }}
+{{- with .Values.webhook.objectSelector }}
+objectSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end -}}
