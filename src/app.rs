@@ -3,6 +3,7 @@
 
 pub mod certs;
 mod limits;
+mod probe;
 mod review;
 pub mod serve;
 
@@ -18,7 +19,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let Cli { log, command } = cli;
     let default_filter = match &command {
         Command::Serve(_) => "info",
-        Command::Review(_) | Command::Certs(_) => "warn",
+        Command::Review(_) | Command::Certs(_) | Command::Probe(_) => "warn",
     };
     if let Err(error) = crate::telemetry::init(&log, default_filter) {
         eprintln!("secretgate: {error}");
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::run(*args),
         Command::Review(args) => review::run(args),
         Command::Certs(args) => certs::run(args),
+        Command::Probe(args) => probe::run(args),
     }
 }
 

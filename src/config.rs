@@ -39,6 +39,22 @@ pub enum Command {
     Review(ReviewArgs),
     /// Write a CA and a serving certificate for local use (ca.crt, tls.crt, tls.key).
     Certs(CertsArgs),
+    /// Check an installation through the API server: server-side dry runs (nothing is stored)
+    /// that secretgate must deny or warn about. Exit status: 0 all answered by secretgate,
+    /// 1 some not, 2 no API server. `helm test` runs it.
+    Probe(ProbeArgs),
+}
+
+/// `secretgate probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Namespace of the dry runs; it must not be skipped by the webhooks [default: the
+    /// kubeconfig's or the Pod's namespace].
+    #[arg(long, env = "SECRETGATE_NAMESPACE", value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Time for each dry run.
+    #[arg(long, env = "SECRETGATE_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
 }
 
 /// Logging flags, shared by every subcommand.

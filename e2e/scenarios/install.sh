@@ -78,3 +78,35 @@ scenario_o() { # deleting the release namespace: withdrawn by a running server, 
       bash -c "[ -z \"\$('$K8S_BIN/kubectl' --kubeconfig='$RUN/admin.kubeconfig' get validatingwebhookconfigurations,mutatingwebhookconfigurations -o name | grep '/$SIDE_NAME\$')\" ]"
   done
 }
+
+scenario_p() { # helm test's probe: the hook's own RBAC, dry runs answered by secretgate
+  # the test hook's ServiceAccount, Role and RoleBinding as the chart renders them (no kubelet
+  # here to run its Pod: the probe runs as a host process with that ServiceAccount's token)
+  "$HELM" template "$RELEASE" "$ROOT/charts/secretgate" -n "$RELEASE_NS" --set image.repository=unused \
+    --set test.namespace=$NS --show-only templates/tests/probe.yaml > "$RUN/p-hook.yaml" ||
+    fail "rendering the test hook"
+  python3 - "$RUN/p-hook.yaml" > "$RUN/p-rbac.yaml" <<'PY'
+import sys
+docs = open(sys.argv[1]).read().split("\n---\n")
+print("\n---\n".join(d for d in docs if "\nkind: Pod\n" not in d))
+PY
+  kc apply -f "$RUN/p-rbac.yaml" >&2 || fail "applying the test hook's RBAC"
+  local token; token=$(kc create token "$SG_NAME-test" -n "$RELEASE_NS" --duration=1h)
+  write_kubeconfig "$RUN/probe.kubeconfig" "https://127.0.0.1:$APISERVER_PORT" token "$token"
+  local rc=0
+  KUBECONFIG="$RUN/probe.kubeconfig" "$SECRETGATE" probe --namespace=$NS > "$RUN/p-out.txt" 2>&1 || rc=$?
+  cat "$RUN/p-out.txt" >&2
+  [ "$rc" = 0 ] || fail "secretgate probe exited $rc: $(cat "$RUN/p-out.txt")"
+  grep -qF 'denied by secretgate: admission webhook "pods.validate.secretgate.io" denied the request' "$RUN/p-out.txt" ||
+    fail "the Pod dry run was not denied by secretgate"
+  grep -qF "admitted with secretgate's warning: [secret-hygiene]" "$RUN/p-out.txt" ||
+    fail "the Secret dry run carried no [secret-hygiene] warning"
+  # in a skipped namespace nothing answers: the probe says so and fails
+  rc=0
+  KUBECONFIG="$RUN/admin.kubeconfig" "$SECRETGATE" probe --namespace=kube-system > "$RUN/p-skipped.txt" 2>&1 || rc=$?
+  cat "$RUN/p-skipped.txt" >&2
+  [ "$rc" = 1 ] || fail "probe in a skipped namespace exited $rc, not 1"
+  grep -qF 'admitted without a [pod-secret-exists] warning or denial from secretgate' "$RUN/p-skipped.txt" ||
+    fail "the probe did not explain the unanswered dry run"
+  kc delete -f "$RUN/p-rbac.yaml" >&2
+}
