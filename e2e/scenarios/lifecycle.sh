@@ -40,6 +40,21 @@ scenario_l() { # CA and serving certificate rotation (short lifetimes) during ku
   [ "$(served_fingerprint)" != "$first" ] || fail "the served certificate did not change"
   # back to the default lifetimes: the short-lived CA is replaced the same way
   restart_secretgate
+  long_lived() {
+    kc get secret "$SG_NAME-ca" -n "$RELEASE_NS" -o jsonpath='{.data.ca\.crt}' | base64 -d |
+      openssl x509 -noout -checkend $((300 * 86400)) >/dev/null
+  }
+  eventually 30 "the 60 s CA replaced by a 365-day one" long_lived
+  # an operator asks for a graceful rotation: a successor, trusted first, then signing
+  local before; before=$(log_count 'step="promoted"\|step=promoted')
+  kc annotate secret "$SG_NAME-ca" -n "$RELEASE_NS" secretgate.io/rotate-ca=now >&2
+  rotated() {
+    [ "$(log_count 'step="promoted"\|step=promoted')" -gt "$before" ] &&
+      [ -z "$(kc get secret "$SG_NAME-ca" -n "$RELEASE_NS" -o jsonpath='{.metadata.annotations.secretgate\.io/rotate-ca}')" ]
+  }
+  eventually 30 "the rotation asked for with secretgate.io/rotate-ca" rotated
+  eventually 30 "the registered caBundle holds the new CA" bundle_current "$SG_NAME" "$RELEASE_NS"
+  expect_admitted -- create secret generic after-rotation -n $NS --from-literal=k=v --dry-run=server
 }
 
 scenario_k() {

@@ -232,16 +232,25 @@ fn usable(ca: &Ca, now: i64) -> bool {
     ca.not_before <= now + 60 && now < ca.not_after
 }
 
-/// The next state at `now`. `successor_trusted` says whether every webhook
-/// configuration already carries the successor in its caBundle: only then
-/// may it start signing.
+/// What [`plan`] is told besides the state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Inputs {
+    /// Whether every webhook configuration already carries the successor in its
+    /// caBundle: only then may it start signing.
+    pub successor_trusted: bool,
+    /// Prepare a successor now, whatever the signer's age (an operator asked).
+    pub rotate_now: bool,
+}
+
+/// The next state at `now`.
 pub fn plan(
     state: &State,
     now: i64,
     lifetimes: Lifetimes,
-    successor_trusted: bool,
+    inputs: Inputs,
     name: &str,
 ) -> Result<(State, Step), AuthorityError> {
+    let Inputs { successor_trusted, rotate_now } = inputs;
     let mut next = state.clone();
     let before = next.bundle.len();
     next.bundle.retain(|t| t.not_after > now);
@@ -271,7 +280,7 @@ pub fn plan(
         }
         _ => {
             let renew_at = signer.not_after - (signer.not_after - signer.not_before) / 3;
-            if now >= renew_at {
+            if now >= renew_at || rotate_now {
                 let fresh = generate_ca(name, now, lifetimes.ca)?;
                 next.trust(&fresh);
                 next.next = Some((fresh, now));
@@ -363,7 +372,19 @@ mod tests {
     const T0: i64 = 1_800_000_000;
 
     fn step(state: &State, now: i64, trusted: bool) -> (State, Step) {
-        plan(state, now, LIFE, trusted, "secretgate").unwrap()
+        plan(state, now, LIFE, Inputs { successor_trusted: trusted, rotate_now: false }, "secretgate").unwrap()
+    }
+
+    #[test]
+    fn an_operator_can_start_a_graceful_rotation_at_any_time() {
+        let (s0, _) = step(&State::default(), T0, false);
+        let asked = Inputs { successor_trusted: false, rotate_now: true };
+        let (s1, s) = plan(&s0, T0 + 60, LIFE, asked, "secretgate").unwrap();
+        assert_eq!(s, Step::Prepared);
+        assert_eq!(s1.signer, s0.signer, "the old CA signs until the successor is trusted everywhere");
+        // asking again while a successor waits changes nothing
+        assert_eq!(plan(&s1, T0 + 61, LIFE, asked, "secretgate").unwrap().1, Step::Keep);
+        assert_eq!(step(&s1, T0 + 60 + 601, true).1, Step::Promoted);
     }
 
     #[test]

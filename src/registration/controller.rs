@@ -16,7 +16,10 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams, ObjectMeta, PostPar
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::authority::{self, Leaf, Lifetimes, State, Step};
+use super::authority::{self, Inputs, Leaf, Lifetimes, State, Step};
+
+/// An annotation on the CA Secret that starts a graceful rotation (removed once done).
+pub const ROTATE_ANNOTATION: &str = "secretgate.io/rotate-ca";
 use super::webhooks::{self, Configuration, Kind};
 use crate::cluster::View;
 use crate::metrics::Metrics;
@@ -263,9 +266,13 @@ impl Controller {
             .map(|d| d.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect())
             .unwrap_or_default();
         let current = State::from_data(&data);
-        let (next, step) = authority::plan(&current, now(), self.config.lifetimes, successor_trusted, &name)
-            .map_err(|e| e.to_string())?;
-        if step == Step::Keep {
+        let asked = existing
+            .as_ref()
+            .is_some_and(|s| s.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(ROTATE_ANNOTATION)));
+        let inputs = Inputs { successor_trusted, rotate_now: asked };
+        let (next, step) =
+            authority::plan(&current, now(), self.config.lifetimes, inputs, &name).map_err(|e| e.to_string())?;
+        if step == Step::Keep && !asked {
             self.ca = current;
             return Ok(());
         }
@@ -275,6 +282,9 @@ impl Controller {
             Some(mut secret) => {
                 secret.data = Some(data);
                 secret.string_data = None;
+                if let Some(annotations) = secret.metadata.annotations.as_mut() {
+                    annotations.remove(ROTATE_ANNOTATION);
+                }
                 timed(api.replace(&name, &post, &secret)).await
             }
             None => {
