@@ -41,10 +41,14 @@ release_serve() {
   local token
   token=$(kc create token "$fullname" -n "$ns" --duration=24h)
   write_kubeconfig "$RUN/$name.kubeconfig" "https://127.0.0.1:$APISERVER_PORT" token "$token"
+  # TLS: the managed CA, unless TLS_FILES names a directory with tls.crt and tls.key
+  # signed by the e2e webhook CA (then registered from --webhook-ca-file)
+  local tls=(--tls-ca-secret="$fullname-ca" --tls-hosts=127.0.0.1 --tls-ca-overlap=3s)
+  [ -z "${TLS_FILES:-}" ] || tls=(--tls-cert-file="$TLS_FILES/tls.crt" --tls-key-file="$TLS_FILES/tls.key"
+    --tls-reload-interval=1s --webhook-ca-file="$RUN/pki/webhook-ca.crt")
   KUBECONFIG="$RUN/$name.kubeconfig" start "$name" "$RUN/logs/$name.log" "$SECRETGATE" serve \
-    --listen="127.0.0.1:$port" --admin-listen="127.0.0.1:$admin" \
-    --namespace="$ns" --tls-ca-secret="$fullname-ca" --tls-hosts=127.0.0.1 \
-    --webhook-configmap="$fullname-webhooks" --resync-interval=1s --tls-ca-overlap=3s \
+    --listen="127.0.0.1:$port" --admin-listen="127.0.0.1:$admin" --namespace="$ns" "${tls[@]}" \
+    --webhook-configmap="$fullname-webhooks" --resync-interval=1s \
     --config="$RUN/policy-$name.yaml" --reporting-instance=e2e-host \
     --shutdown-grace-period=5s --log-level="${SECRETGATE_E2E_LOG:-info}" "$@"
   wait_for "$name" "$RUN/logs/$name.log" 60 curl -sf "http://127.0.0.1:$admin/readyz"

@@ -110,3 +110,33 @@ PY
     fail "the probe did not explain the unanswered dry run"
   kc delete -f "$RUN/p-rbac.yaml" >&2
 }
+
+scenario_q() { # certificate files (as with cert-manager): caBundle from --webhook-ca-file, rotated under load
+  side_up
+  pki_webhook_pair "$RUN/side-tls"
+  TLS_FILES="$RUN/side-tls" release_serve side "$SIDE" "$SIDE_NS" "$SIDE_PORT" "$SIDE_ADMIN" ||
+    fail "the side server did not start with certificate files"
+  eventually 30 "the side server registers its webhooks" registered "$SIDE_NAME"
+  local want got
+  want=$(base64 -w0 "$RUN/pki/webhook-ca.crt")
+  got=$(kc get validatingwebhookconfiguration "$SIDE_NAME" -o jsonpath='{.webhooks[0].clientConfig.caBundle}')
+  [ "$got" = "$want" ] || fail "the registered caBundle is not the --webhook-ca-file"
+  curl -sf "http://127.0.0.1:$SIDE_ADMIN/metrics" | grep -qx 'secretgate_webhooks_registered 1' ||
+    fail "secretgate_webhooks_registered is not 1"
+  # eight rotations of the files (the kubelet's ..data swap) during 200 dry runs
+  ( for i in $(seq 8); do sleep 1; pki_webhook_pair "$RUN/side-tls"; done ) &
+  local rotator=$! failures=0 i
+  for i in $(seq 200); do
+    kc create secret generic "files-$i" -n $NS --from-literal=k=v --dry-run=server -o name \
+      >/dev/null 2>>"$RUN/q-errors.txt" || failures=$((failures + 1))
+  done
+  wait "$rotator"
+  local reloads
+  reloads=$(curl -sf "http://127.0.0.1:$SIDE_ADMIN/metrics" | awk '/^secretgate_tls_reloads_total\{outcome="success"\}/ {print $2}')
+  echo "200 dry runs during 8 rotations of the files: $failures failures, $reloads reloads so far" >&2
+  [ "$failures" = 0 ] || fail "$failures of 200 dry runs failed: $(head -c 2000 "$RUN/q-errors.txt")"
+  stop side
+  "$HELM" uninstall "$SIDE" -n "$SIDE_NS" --kubeconfig "$RUN/admin.kubeconfig" >&2 || fail "helm uninstall"
+  kc delete namespace "$SIDE_NS" --wait=false >&2 || true
+  eventually 60 "namespace $SIDE_NS gone" bash -c "! '$K8S_BIN/kubectl' --kubeconfig='$RUN/admin.kubeconfig' get namespace $SIDE_NS"
+}

@@ -3,9 +3,13 @@
 
 scenario_h() {
   printf 'policy:\n  rules:\n    secret-size: {maxBytes: 1024}\n' > "$RUN/h-values.yaml"
+  # an upgrade leaves the registered webhooks in place: Helm never owns that field
+  # (the server is stopped so that it cannot register them again meanwhile)
+  stop_secretgate
   helm_install -f "$RUN/h-values.yaml" || fail "helm upgrade with the stricter policy"
+  registered "$SG_NAME" || fail "helm upgrade removed the registered webhooks"
   # as the Deployment's checksum/config annotation rolls the Pods, restart the server
-  restart_secretgate
+  start_secretgate || fail "secretgate did not come back"
   grep -qF 'maxBytes: 1024' "$RUN/policy-secretgate.yaml" || fail "the chart's ConfigMap lacks the policy: $(cat "$RUN/policy-secretgate.yaml")"
   head -c 1500 /dev/zero | tr '\0' x > "$RUN/h-blob"
   kc create secret generic too-big -n $NS --from-file=blob="$RUN/h-blob" --dry-run=client -o yaml > "$RUN/h-secret.yaml"
