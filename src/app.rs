@@ -4,8 +4,9 @@
 pub mod certs;
 mod limits;
 mod probe;
-mod review;
+pub mod review;
 pub mod serve;
+mod test;
 
 use std::process::ExitCode;
 
@@ -19,7 +20,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let Cli { log, command } = cli;
     let default_filter = match &command {
         Command::Serve(_) => "info",
-        Command::Review(_) | Command::Certs(_) | Command::Probe(_) => "warn",
+        Command::Review(_) | Command::Test(_) | Command::Certs(_) | Command::Probe(_) => "warn",
     };
     if let Err(error) = crate::telemetry::init(&log, default_filter) {
         eprintln!("secretgate: {error}");
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match command {
         Command::Serve(args) => serve::run(*args),
         Command::Review(args) => review::run(args),
+        Command::Test(args) => test::run(args),
         Command::Certs(args) => certs::run(args),
         Command::Probe(args) => probe::run(args),
     }

@@ -37,12 +37,30 @@ pub enum Command {
     /// (an UPDATE with --old). The answer is printed on stdout. Exit status:
     /// 0 allowed, 1 denied, 2 unusable input or flags.
     Review(ReviewArgs),
+    /// Run declarative test suites (secretgate-test.yaml): inputs, policy, cluster snapshot and
+    /// the expected answer of each case. Exit status: 0 every case passed, 1 some failed, 2
+    /// unusable suites or flags.
+    Test(TestArgs),
     /// Write a CA and a serving certificate for local use (ca.crt, tls.crt, tls.key).
     Certs(CertsArgs),
     /// Check an installation through the API server: server-side dry runs (nothing is stored)
     /// that secretgate must deny or warn about. Exit status: 0 all answered by secretgate,
     /// 1 some not, 2 no API server. `helm test` runs it.
     Probe(ProbeArgs),
+}
+
+/// `secretgate test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Suite files, or directories searched recursively for secretgate-test.yaml.
+    #[arg(value_name = "PATH", required = true, num_args = 1..)]
+    pub paths: Vec<std::path::PathBuf>,
+    /// Run only the cases whose `suite/case` name matches this regular expression.
+    #[arg(long, env = "SECRETGATE_RUN", value_name = "REGEX")]
+    pub run: Option<String>,
+    /// Write a JUnit XML report here (for CI systems).
+    #[arg(long, env = "SECRETGATE_JUNIT", value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
 }
 
 /// `secretgate probe`.
@@ -83,6 +101,10 @@ pub struct PolicyArgs {
     /// Policy configuration file (YAML); without it the built-in defaults apply.
     #[arg(long, env = "SECRETGATE_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// The chart's values file instead of --config: its `policy` key, exactly what the chart
+    /// renders into the server's ConfigMap, so CI tests the policy the cluster runs.
+    #[arg(long, env = "SECRETGATE_VALUES", value_name = "FILE", conflicts_with = "config")]
+    pub values: Option<PathBuf>,
     /// Cluster state for lookups: a file or a directory of *.yaml|*.yml|*.json holding
     /// Namespaces, ServiceAccounts and Secrets. Repeatable (comma-separated in the environment).
     #[arg(long, env = "SECRETGATE_CLUSTER", value_name = "PATH", value_delimiter = ',')]
@@ -92,9 +114,11 @@ pub struct PolicyArgs {
 /// `secretgate review`.
 #[derive(Debug, Args)]
 pub struct ReviewArgs {
-    /// The request: an AdmissionReview or a manifest, JSON or YAML; `-` reads stdin.
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    /// Inputs: files, directories (recursively: *.yaml, *.yml, *.json) or `-` for stdin
+    /// (e.g. `helm template`), holding manifests (multi-document YAML, `kind: List`) or
+    /// AdmissionReviews. Each object is one request.
+    #[arg(value_name = "FILE", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
     /// Which webhook answers.
     #[arg(long, env = "SECRETGATE_WEBHOOK", value_enum, default_value_t = WebhookArg::Validate)]
     pub webhook: WebhookArg,
@@ -107,6 +131,30 @@ pub struct ReviewArgs {
     /// Namespace for a manifest without metadata.namespace [default: default].
     #[arg(long, env = "SECRETGATE_NAMESPACE", value_name = "NAMESPACE")]
     pub namespace: Option<String>,
+    /// How answers are shown: `review` (the AdmissionReview, as the server answers), `text`
+    /// (a line per object and per finding, and a summary), `json`, or `patched` (the Pods as
+    /// the mutating webhook leaves them, YAML) [default: review for one input, text for more].
+    #[arg(long, short = 'o', env = "SECRETGATE_OUTPUT", value_enum)]
+    pub output: Option<OutputArg>,
+    /// Exit 1 when any answer carries a warning, not only on a denial.
+    #[arg(long, env = "SECRETGATE_FAIL_ON_WARNING")]
+    pub fail_on_warning: bool,
+    /// Exit 1 when a rule could not decide because a lookup is unknown (no --cluster given).
+    #[arg(long, env = "SECRETGATE_FAIL_ON_UNKNOWN")]
+    pub fail_on_unknown: bool,
+}
+
+/// `--output` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputArg {
+    /// The AdmissionReview answers.
+    Review,
+    /// A line per object and finding, and a summary.
+    Text,
+    /// One JSON document with every result and the summary.
+    Json,
+    /// The Pods as the mutating webhook leaves them (YAML).
+    Patched,
 }
 
 /// `--webhook` values.
@@ -251,7 +299,7 @@ pub struct LifecycleArgs {
     /// deletion withdraws the webhooks [default: the Pod's namespace].
     #[arg(long, env = "SECRETGATE_NAMESPACE", value_name = "NAMESPACE")]
     pub namespace: Option<String>,
-    /// Managed TLS instead of --tls-cert-file/--tls-key-file: keep a CA in this Secret of
+    /// Managed TLS instead of --tls-cert-file and --tls-key-file: keep a CA in this Secret of
     /// --namespace (created when missing or unusable), sign serving certificates for
     /// --tls-hosts in memory and renew them before they expire; the CA renews itself with
     /// old and new both trusted during the switch. Needs --webhook-configmap: only the

@@ -281,6 +281,8 @@ mod tests {
                 outcome: Outcome::Denied,
                 tally: vec![(RuleId::SecretKeys, Action::Deny)],
                 warnings: 0,
+                checked: true,
+                unknown: 0,
             },
             0.002,
         );

@@ -554,6 +554,8 @@ fn monitoring_follows_the_crds_and_alerts_use_real_metrics() {
         outcome: secretgate::admission::Outcome::Allowed,
         tally: vec![],
         warnings: 0,
+        checked: true,
+        unknown: 0,
     };
     metrics.record(&summary, 0.001);
     let exported = metrics.render();

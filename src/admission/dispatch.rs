@@ -98,6 +98,10 @@ pub struct Summary {
     pub tally: Vec<(RuleId, Action)>,
     /// How many warnings the answer carries.
     pub warnings: usize,
+    /// Whether the webhook checks this kind and operation at all.
+    pub checked: bool,
+    /// Findings of rules that could not decide (no cluster snapshot).
+    pub unknown: usize,
 }
 
 /// The admission adapter: settings plus the dispatch logic.
@@ -185,12 +189,14 @@ impl Admission {
             Subject::MutatePod { pod } => {
                 let mutation = policy::pod::mutate::mutate_pod(pod, namespace, &ctx);
                 let patch = mutation.changes.map(|c| super::patch::pod_patch(pod, &c)).filter(|p| !p.0.is_empty());
-                Evaluation {
+                let mut evaluation = Evaluation {
                     patch,
                     warnings: mutation.warnings,
                     unresolved: mutation.unresolved,
                     ..Evaluation::default()
-                }
+                };
+                evaluation.decision.unknown = usize::from(mutation.unknown);
+                evaluation
             }
             Subject::Unhandled => Evaluation::default(),
         }
@@ -215,6 +221,8 @@ impl Admission {
             outcome,
             tally: evaluation.decision.tally,
             warnings: response.warnings.as_ref().map_or(0, Vec::len),
+            checked: !matches!(prepared.subject, Subject::Unhandled),
+            unknown: evaluation.decision.unknown,
         };
         Answer { response, summary, events: evaluation.events }
     }

@@ -1,33 +1,30 @@
-//! `secretgate review`: answer one admission request offline through the
-//! same decode → dispatch → policy → encode path as the server.
+//! `secretgate review`: answer admission requests offline through the same
+//! decode → dispatch → policy → encode path as the server, for one object or a
+//! whole rendered release.
 
-use std::io::{Read, Write};
+pub mod engine;
+pub mod inputs;
+pub mod report;
+
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{EXIT_UNUSABLE, now_unix};
-use crate::admission::{Admission, Webhook};
+use self::engine::{Engine, Options, Reviewed};
+use self::inputs::Input;
+use self::report::{Output, Tally};
+use super::EXIT_UNUSABLE;
+use crate::admission::Webhook;
 use crate::cluster::{Snapshot, View};
-use crate::config::{PolicyArgs, ReviewArgs, policy_file};
-use crate::documents;
+use crate::config::{OutputArg, PolicyArgs, ReviewArgs, policy_file};
 use crate::policy::Settings;
-
-/// The uid of a synthesised request: fixed, so answers are reproducible.
-pub const SYNTHESISED_UID: &str = "00000000-0000-0000-0000-000000000000";
 
 /// Run `secretgate review`.
 pub fn run(args: ReviewArgs) -> ExitCode {
-    match answer(&args) {
-        Ok((bytes, allowed)) => {
-            let mut out = std::io::stdout().lock();
-            if out.write_all(&bytes).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush()).is_err() {
-                return ExitCode::from(EXIT_UNUSABLE);
-            }
-            ExitCode::from(if allowed { 0 } else { 1 })
-        }
+    match review(&args) {
+        Ok(code) => ExitCode::from(code),
         Err(reason) => {
             eprintln!("secretgate review: {reason}");
             ExitCode::from(EXIT_UNUSABLE)
@@ -35,154 +32,103 @@ pub fn run(args: ReviewArgs) -> ExitCode {
     }
 }
 
-/// The answer bytes and whether the request was allowed.
-fn answer(args: &ReviewArgs) -> Result<(Vec<u8>, bool), String> {
-    let (settings, snapshot) = load_policy(&args.policy)?;
-    for note in &snapshot.notes {
+/// Settings from `--config` or `--values`.
+pub fn load_settings(args: &PolicyArgs) -> Result<Settings, String> {
+    match (&args.config, &args.values) {
+        (Some(path), _) => policy_file::load(path).map_err(|e| format!("--config {e}")),
+        (None, Some(path)) => policy_file::load_values(path).map_err(|e| format!("--values {e}")),
+        (None, None) => Ok(Settings::default()),
+    }
+}
+
+/// The cluster view: the `--cluster` snapshot, plus the objects under review
+/// (they exist once applied together). Without `--cluster` a lookup that
+/// misses is unknown, not absent.
+pub fn load_view(cluster: &[std::path::PathBuf], inputs: &[Input]) -> Result<(View, Vec<String>), String> {
+    let mut snapshot = Snapshot::load(cluster).map_err(|e| format!("--cluster {e}"))?;
+    snapshot.inventory.partial = cluster.is_empty();
+    for input in inputs {
+        let kind = input.document.get("kind").and_then(Value::as_str);
+        if matches!(kind, Some("Secret" | "ServiceAccount" | "Namespace")) {
+            let text = serde_json::to_string(&input.document).map_err(|e| e.to_string())?;
+            snapshot.add_text(Path::new(&input.source), &text).map_err(|e| e.to_string())?;
+        }
+    }
+    let notes = std::mem::take(&mut snapshot.notes);
+    Ok((View::Static(std::sync::Arc::new(snapshot)), notes))
+}
+
+fn review(args: &ReviewArgs) -> Result<u8, String> {
+    let settings = load_settings(&args.policy)?;
+    let inputs = inputs::collect(&args.files)?;
+    if inputs.is_empty() {
+        return Err("the input holds no object".into());
+    }
+    let old = match &args.old {
+        Some(_) if inputs.len() > 1 => return Err("--old applies to a single manifest; the input holds several".into()),
+        Some(path) => {
+            let mut old = inputs::collect(std::slice::from_ref(path))?;
+            match old.len() {
+                1 => Some(old.remove(0).document),
+                n => return Err(format!("--old {}: expected one object, found {n}", path.display())),
+            }
+        }
+        None => None,
+    };
+    let (view, notes) = load_view(&args.policy.cluster, &inputs)?;
+    for note in notes {
         eprintln!("secretgate review: note: {note}");
     }
-    let input = read_document(&args.file)?;
-    let body = if input.get("kind").and_then(Value::as_str) == Some("AdmissionReview") {
-        if args.old.is_some() || args.namespace.is_some() {
-            return Err("--old and --namespace apply to a plain manifest, not to an AdmissionReview".into());
-        }
-        input
-    } else {
-        let old = args.old.as_deref().map(read_document).transpose()?;
-        synthesise(input, old, args.namespace.as_deref())?
-    };
-    let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
-    let admission = Admission::new(Arc::new(settings));
+    let engine = Engine::new(settings, view)?;
     let webhook = Webhook::from(args.webhook);
-    let view = View::Static(Arc::new(snapshot));
-    // the server's own path; with a snapshot nothing is awaited
-    let runtime = tokio::runtime::Builder::new_current_thread().build().map_err(|e| e.to_string())?;
-    let answer = runtime
-        .block_on(crate::admission::answer(&admission, webhook, &body, &view, now_unix()))
-        .map_err(|e| e.to_string())?;
-    crate::cluster::EventSink::Print.emit(answer.events);
-    let allowed = answer.response.allowed;
-    Ok((crate::admission::encode_pretty(&answer.response), allowed))
-}
-
-/// Settings from `--config` and the snapshot from `--cluster`.
-pub fn load_policy(args: &PolicyArgs) -> Result<(Settings, Snapshot), String> {
-    let settings = match &args.config {
-        Some(path) => policy_file::load(path).map_err(|e| format!("--config {e}"))?,
-        None => Settings::default(),
+    let options = Options { namespace: args.namespace.clone(), old };
+    let results: Vec<Reviewed> =
+        inputs.iter().map(|input| engine.review(input, webhook, &options)).collect::<Result<_, _>>()?;
+    let output = match args.output {
+        Some(OutputArg::Review) => Output::Review,
+        Some(OutputArg::Text) => Output::Text,
+        Some(OutputArg::Json) => Output::Json,
+        Some(OutputArg::Patched) => Output::Patched,
+        None if results.len() == 1 => Output::Review,
+        None => Output::Text,
     };
-    let snapshot = Snapshot::load(&args.cluster).map_err(|e| format!("--cluster {e}"))?;
-    Ok((settings, snapshot))
-}
-
-fn read_document(path: &Path) -> Result<Value, String> {
-    let (name, text) = if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).map_err(|e| format!("stdin: {e}"))?;
-        ("stdin".to_string(), text)
-    } else {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        (path.display().to_string(), text)
-    };
-    documents::parse_one(&text).map_err(|e| format!("{name}: {e}"))
-}
-
-/// A CREATE (or, with `old`, UPDATE) AdmissionReview for a plain manifest.
-fn synthesise(object: Value, old: Option<Value>, namespace: Option<&str>) -> Result<Value, String> {
-    let field = |v: &Value, f: &str| v.get(f).and_then(Value::as_str).map(str::to_string);
-    let Some(kind) = field(&object, "kind") else {
-        return Err("the input has no kind: expected an AdmissionReview or a Kubernetes manifest".into());
-    };
-    let Some(api_version) = field(&object, "apiVersion") else {
-        return Err(format!("the {kind} manifest has no apiVersion"));
-    };
-    if let Some(old) = &old
-        && (field(old, "kind").as_deref() != Some(&kind) || field(old, "apiVersion").as_deref() != Some(&api_version))
-    {
-        return Err(format!("--old must hold the same apiVersion and kind as the input ({api_version} {kind})"));
+    if output == Output::Patched && webhook != Webhook::Mutate {
+        return Err("--output patched shows what the mutating webhook changes: add --webhook mutate".into());
     }
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
-    let metadata = object.get("metadata");
-    let name = metadata.and_then(|m| field(m, "name")).unwrap_or_default();
-    let namespace = metadata
-        .and_then(|m| field(m, "namespace"))
-        .filter(|n| !n.is_empty())
-        .or_else(|| namespace.map(str::to_string))
-        .unwrap_or_else(|| "default".to_string());
-    let (operation, options) = if old.is_some() { ("UPDATE", "UpdateOptions") } else { ("CREATE", "CreateOptions") };
-    let gvk = json!({"group": group, "version": version, "kind": kind});
-    let gvr = json!({"group": group, "version": version, "resource": plural(&kind)});
-    Ok(json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": SYNTHESISED_UID,
-            "kind": gvk,
-            "resource": gvr,
-            "requestKind": gvk,
-            "requestResource": gvr,
-            "name": name,
-            "namespace": namespace,
-            "operation": operation,
-            "userInfo": {"username": "secretgate-review"},
-            "object": object,
-            "oldObject": old,
-            "dryRun": false,
-            "options": {"apiVersion": "meta.k8s.io/v1", "kind": options},
+    let tally = Tally::of(&results);
+    let mut text = match output {
+        Output::Review => results.iter().map(|r| String::from_utf8_lossy(&r.answer).into_owned() + "\n").collect(),
+        Output::Text => report::text(&results),
+        Output::Json => serde_json::to_string_pretty(&report::json(&results)).map_err(|e| e.to_string())? + "\n",
+        Output::Patched => report::patched(&results)?,
+    };
+    let mut notes = Vec::new();
+    if args.policy.cluster.is_empty() && results.iter().any(|r| r.unknown > 0) {
+        notes.push(
+            "no --cluster snapshot was given: Secrets and ServiceAccounts outside the inputs are unknown, so the rules that look them up warned instead of deciding"
+                .to_string(),
+        );
+    }
+    let summary = format!("secretgate review: {}", tally.line());
+    if output == Output::Text {
+        text.push_str(&summary);
+        text.push('\n');
+        for note in &notes {
+            text.push_str(&format!("secretgate review: note: {note}\n"));
         }
-    }))
-}
-
-/// The resource name of a kind, as the API server names the built-in ones.
-fn plural(kind: &str) -> String {
-    let lower = kind.to_ascii_lowercase();
-    if lower.ends_with('s') || lower.ends_with('x') {
-        format!("{lower}es")
-    } else if let Some(stem) = lower.strip_suffix('y').filter(|s| !s.ends_with(['a', 'e', 'o', 'u'])) {
-        format!("{stem}ies")
-    } else {
-        format!("{lower}s")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plurals_of_the_kinds_we_review() {
-        for (kind, want) in [
-            ("Pod", "pods"),
-            ("Secret", "secrets"),
-            ("Deployment", "deployments"),
-            ("CronJob", "cronjobs"),
-            ("NetworkPolicy", "networkpolicies"),
-            ("Ingress", "ingresses"),
-        ] {
-            assert_eq!(plural(kind), want);
+    } else if results.len() > 1 || !tally.skipped.is_empty() || !notes.is_empty() {
+        // machine outputs keep stdout clean: the summary goes to stderr
+        eprintln!("{summary}");
+        for note in &notes {
+            eprintln!("secretgate review: note: {note}");
         }
     }
-
-    #[test]
-    fn synthesised_requests_take_the_namespace_in_order() {
-        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}});
-        assert_eq!(synthesise(pod.clone(), None, None).unwrap()["request"]["namespace"], "default");
-        assert_eq!(synthesise(pod.clone(), None, Some("ns")).unwrap()["request"]["namespace"], "ns");
-        let mut own = pod.clone();
-        own["metadata"]["namespace"] = "mine".into();
-        assert_eq!(synthesise(own, None, Some("ns")).unwrap()["request"]["namespace"], "mine");
-        let update = synthesise(pod.clone(), Some(pod), None).unwrap();
-        assert_eq!(update["request"]["operation"], "UPDATE");
-        assert_eq!(update["request"]["kind"], json!({"group": "", "version": "v1", "kind": "Pod"}));
+    let mut out = std::io::stdout().lock();
+    if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
+        return Ok(EXIT_UNUSABLE);
     }
-
-    #[test]
-    fn synthesis_needs_kind_and_matching_old() {
-        assert!(synthesise(json!({"a": 1}), None, None).unwrap_err().contains("has no kind"));
-        let pod = json!({"apiVersion": "v1", "kind": "Pod"});
-        let secret = json!({"apiVersion": "v1", "kind": "Secret"});
-        assert!(synthesise(pod, Some(secret), None).unwrap_err().contains("--old must hold the same"));
-        let deploy = synthesise(json!({"apiVersion": "apps/v1", "kind": "Deployment"}), None, None).unwrap();
-        assert_eq!(deploy["request"]["resource"]["group"], "apps");
-    }
+    let failed = tally.denied > 0
+        || (args.fail_on_warning && results.iter().any(|r| r.checked && !r.warnings.is_empty()))
+        || (args.fail_on_unknown && tally.unknown > 0);
+    Ok(u8::from(failed))
 }

@@ -226,10 +226,7 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
         (None, _) => return Err(flag_error("--tls-cert-file must be set (or try `secretgate serve --dev`)")),
         (_, None) => return Err(flag_error("--tls-key-file must be set")),
     };
-    let settings = match &policy.config {
-        Some(path) => crate::config::policy_file::load(path).map_err(|e| flag_error(format!("--config {e}")))?,
-        None => Settings::default(),
-    };
+    let settings = super::review::load_settings(&policy).map_err(flag_error)?;
     let view = if !policy.cluster.is_empty() {
         ViewSource::Snapshot(Box::new(
             Snapshot::load(&policy.cluster).map_err(|e| flag_error(format!("--cluster {e}")))?,

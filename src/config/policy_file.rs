@@ -33,6 +33,27 @@ pub fn parse(text: &str) -> Result<Settings, PolicyFileError> {
     Ok(settings)
 }
 
+/// The policy of a Helm values file of the chart: its `policy` key, which the
+/// chart renders into the server's ConfigMap as the policy file. Other keys
+/// are the chart's and are not read.
+pub fn load_values(path: &Path) -> Result<Settings, PolicyFileError> {
+    let fail = |e: String| PolicyFileError(format!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let docs = documents::parse_all(&text).map_err(|e| fail(e.to_string()))?;
+    let mut settings = Settings::default();
+    let root = match docs.as_slice() {
+        [] => return Ok(settings),
+        [root] => root,
+        _ => return Err(fail("expected one YAML document".into())),
+    };
+    let Value::Object(values) = root else { return Err(fail("expected a map of chart values".into())) };
+    match values.get("policy") {
+        None | Some(Value::Null) => {}
+        Some(policy) => apply_root(&mut settings, policy).map_err(|e| fail(format!("policy.{}", e.0)))?,
+    }
+    Ok(settings)
+}
+
 fn err(path: &str, message: impl std::fmt::Display) -> PolicyFileError {
     PolicyFileError(format!("{path}: {message}"))
 }

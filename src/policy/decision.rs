@@ -115,6 +115,8 @@ pub struct Decision {
     /// The texts of the violations that were warned or audited, with their
     /// rule (what Events report for controller-owned Pods).
     pub reported: Vec<(RuleId, String)>,
+    /// Findings of rules that could not decide (they warn).
+    pub unknown: usize,
 }
 
 impl Decision {
@@ -143,6 +145,8 @@ pub fn decide(findings: &[Finding], action_of: impl Fn(RuleId) -> Action) -> Dec
         };
         if finding.severity != Severity::Unknown {
             decision.tally.push((finding.rule, action));
+        } else {
+            decision.unknown += 1;
         }
         if action == Action::Deny {
             let kept = denial_texts.entry(finding.rule).or_default();

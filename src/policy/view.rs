@@ -30,6 +30,13 @@ pub trait ClusterView: Send + Sync {
     fn secret(&self, namespace: &str, name: &str) -> Option<Arc<SecretSummary>>;
     /// The ServiceAccount `namespace/name`, if the view knows it.
     fn service_account(&self, namespace: &str, name: &str) -> Option<Arc<ServiceAccountSummary>>;
+    /// Whether an object the view does not hold is absent (true: the live
+    /// cluster, or a snapshot of it) or merely unknown (false: `review`
+    /// without `--cluster`), in which case rules that need it say so instead
+    /// of denying.
+    fn complete(&self) -> bool {
+        true
+    }
 }
 
 /// What secretgate keeps of a Secret. Built by dropping the values the moment
@@ -307,6 +314,8 @@ pub struct Inventory {
     pub secrets: Objects<SecretSummary>,
     /// ServiceAccount summaries.
     pub service_accounts: Objects<ServiceAccountSummary>,
+    /// Only some objects are known (no cluster snapshot was given): a miss is unknown.
+    pub partial: bool,
 }
 
 impl Inventory {
@@ -332,6 +341,10 @@ impl ClusterView for Inventory {
 
     fn service_account(&self, namespace: &str, name: &str) -> Option<Arc<ServiceAccountSummary>> {
         self.service_accounts.get(namespace, name)
+    }
+
+    fn complete(&self) -> bool {
+        !self.partial
     }
 }
 

@@ -11,6 +11,17 @@ pub(super) fn check(refs: &[SecretRef<'_>], service_account: &str, lookup: &Look
         return;
     }
     let Some(sa) = lookup.ctx.view.service_account(lookup.namespace, service_account) else {
+        if !lookup.ctx.view.complete() {
+            report.findings.push(Finding::unknown(
+                RuleId::PodMountableSecrets,
+                "",
+                format!(
+                    "no cluster snapshot was given (--cluster): whether ServiceAccount {}/{service_account} enforces mountable secrets is unknown",
+                    lookup.namespace
+                ),
+            ));
+            return;
+        }
         // Upstream rejects Pods of a missing ServiceAccount; a live view
         // confirms the miss, and the rule stays silent.
         report.unresolved.insert(ObjectKey::ServiceAccount {

@@ -82,6 +82,8 @@ pub struct Mutation {
     pub warnings: Vec<String>,
     /// Lookups that missed and mattered.
     pub unresolved: BTreeSet<ObjectKey>,
+    /// The ServiceAccount could not be looked up (no cluster snapshot).
+    pub unknown: bool,
 }
 
 impl Mutation {
@@ -108,6 +110,13 @@ pub fn mutate_pod(pod: &Pod, namespace: &str, ctx: &Context<'_>) -> Mutation {
     }
     let sa_name = service_account_name(spec);
     let Some(sa) = ctx.view.service_account(namespace, sa_name) else {
+        if !ctx.view.complete() {
+            mutation.warnings.push(format!(
+                "no cluster snapshot was given (--cluster): ServiceAccount {namespace}/{sa_name} is unknown, so its imagePullSecrets and secrets were not injected"
+            ));
+            mutation.unknown = true;
+            return mutation;
+        }
         // The ServiceAccount admission plugin has already checked that it
         // exists: a miss is informer lag, for a live view to confirm.
         mutation.unresolved.insert(ObjectKey::ServiceAccount { namespace: namespace.into(), name: sa_name.into() });
