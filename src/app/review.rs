@@ -60,7 +60,20 @@ pub fn load_view(cluster: &[std::path::PathBuf], inputs: &[Input]) -> Result<(Vi
 
 fn review(args: &ReviewArgs) -> Result<u8, String> {
     let settings = load_settings(&args.policy)?;
-    let inputs = inputs::collect(&args.files)?;
+    let mut inputs = inputs::collect(&args.files)?;
+    // a directory may hold other YAML (values files, test suites): skipped, and said so
+    let mut foreign = 0;
+    inputs.retain(|input| {
+        let keep = !input.walked || input.is_object();
+        if !keep {
+            foreign += 1;
+            eprintln!(
+                "secretgate review: note: {}: not a Kubernetes object (no apiVersion and kind); skipped",
+                input.source
+            );
+        }
+        keep
+    });
     if inputs.is_empty() {
         return Err("the input holds no object".into());
     }
@@ -109,7 +122,10 @@ fn review(args: &ReviewArgs) -> Result<u8, String> {
                 .to_string(),
         );
     }
-    let summary = format!("secretgate review: {}", tally.line());
+    let mut summary = format!("secretgate review: {}", tally.line());
+    if foreign > 0 {
+        summary.push_str(&format!("; {foreign} document(s) in the directories were not Kubernetes objects"));
+    }
     if output == Output::Text {
         text.push_str(&summary);
         text.push('\n');

@@ -204,7 +204,7 @@ fn check(case: &Case, r: &Reviewed) -> Result<Vec<String>, String> {
 fn first_difference(want: &Value, got: &Value, at: &str) -> String {
     let short = |v: &Value| {
         let text = v.to_string();
-        if text.len() > 120 { format!("{}...", &text[..text.floor_char_boundary(117)]) } else { text }
+        if text.chars().count() > 120 { format!("{}...", text.chars().take(117).collect::<String>()) } else { text }
     };
     match (want, got) {
         (Value::Object(w), Value::Object(g)) => {

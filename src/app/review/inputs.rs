@@ -17,6 +17,15 @@ pub struct Input {
     pub source: String,
     /// The document.
     pub document: Value,
+    /// Found by walking a directory (not named on the command line).
+    pub walked: bool,
+}
+
+impl Input {
+    /// Whether the document looks like a Kubernetes object (apiVersion and kind).
+    pub fn is_object(&self) -> bool {
+        ["apiVersion", "kind"].iter().all(|k| self.document.get(*k).is_some_and(Value::is_string))
+    }
 }
 
 const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
@@ -46,7 +55,9 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<Input>, String> {
                 return Err(format!("{}: no *.yaml, *.yml or *.json file in this directory", path.display()));
             }
             for file in files {
+                let before = out.len();
                 add_file(&file, &mut out)?;
+                out[before..].iter_mut().for_each(|i| i.walked = true);
             }
         } else {
             add_file(path, &mut out)?;
@@ -102,7 +113,7 @@ fn expand(source: String, doc: Value, out: &mut Vec<Input>) -> Result<(), String
         if !doc.is_object() {
             return Err(format!("{source}: a document must be an object (a manifest or an AdmissionReview)"));
         }
-        out.push(Input { source, document: doc });
+        out.push(Input { source, document: doc, walked: false });
         return Ok(());
     }
     let Value::Object(mut list) = doc else { unreachable!("checked above") };
@@ -112,7 +123,7 @@ fn expand(source: String, doc: Value, out: &mut Vec<Input>) -> Result<(), String
         if !item.is_object() {
             return Err(format!("{source}: a List item must be an object"));
         }
-        out.push(Input { source, document: item });
+        out.push(Input { source, document: item, walked: false });
     }
     Ok(())
 }
