@@ -79,10 +79,10 @@ pub struct ProbeArgs {
 #[derive(Debug, Args)]
 pub struct LogArgs {
     /// Log filter, e.g. `info` or `secretgate=debug,kube=warn` [default: info for serve, warn otherwise]
-    #[arg(long, env = "SECRETGATE_LOG_LEVEL", global = true, value_name = "FILTER")]
+    #[arg(long, env = "SECRETGATE_LOG_LEVEL", global = true, value_name = "FILTER", help_heading = "Global options")]
     pub log_level: Option<String>,
     /// Log line format.
-    #[arg(long, env = "SECRETGATE_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, env = "SECRETGATE_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text, help_heading = "Global options")]
     pub log_format: LogFormat,
 }
 
@@ -206,10 +206,10 @@ mod tests {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// HTTPS address of the webhook endpoints [default: 0.0.0.0:8443; 127.0.0.1:8443 with --dev].
-    #[arg(long, env = "SECRETGATE_LISTEN", value_name = "ADDR")]
+    #[arg(long, env = "SECRETGATE_LISTEN", value_name = "ADDR", value_parser = socket_addr)]
     pub listen: Option<SocketAddr>,
     /// Plain-HTTP address of /livez, /readyz and /metrics [default: 0.0.0.0:8080; 127.0.0.1:8080 with --dev].
-    #[arg(long, env = "SECRETGATE_ADMIN_LISTEN", value_name = "ADDR")]
+    #[arg(long, env = "SECRETGATE_ADMIN_LISTEN", value_name = "ADDR", value_parser = socket_addr)]
     pub admin_listen: Option<SocketAddr>,
     /// TLS.
     #[command(flatten)]
@@ -272,6 +272,20 @@ pub struct ServeArgs {
     /// and a printed curl command that sends an example review.
     #[arg(long, env = "SECRETGATE_DEV")]
     pub dev: bool,
+}
+
+/// An `IP:PORT` to listen on. Host names are not resolved: say which IP.
+fn socket_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let port = text.rsplit_once(':').map(|(_, p)| p).filter(|p| p.parse::<u16>().is_ok());
+    Err(match port {
+        Some(port) => format!(
+            "expected IP:PORT; host names are not resolved: use 127.0.0.1:{port} for loopback only, 0.0.0.0:{port} for every IPv4 address, or [::]:{port} for IPv6"
+        ),
+        None => "expected IP:PORT, e.g. 0.0.0.0:8443 or 127.0.0.1:8443".into(),
+    })
 }
 
 /// TLS flags of `serve`.

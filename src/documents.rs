@@ -62,6 +62,10 @@ pub fn json_error(error: &serde_json::Error) -> DocumentError {
     use serde_json::error::Category;
     let message = match error.classify() {
         Category::Eof => "unexpected end of input".to_string(),
+        // serde_json's own limit on nesting, not a syntax error of the input
+        Category::Syntax if error.to_string().starts_with("recursion limit exceeded") => {
+            format!("nested deeper than 128 levels, the limit, at line {} column {}", error.line(), error.column())
+        }
         Category::Syntax => format!("invalid JSON at line {} column {}", error.line(), error.column()),
         Category::Io => "could not read the input".to_string(),
         Category::Data => {
@@ -166,6 +170,15 @@ mod tests {
     fn counts_documents() {
         assert_eq!(parse_one("").unwrap_err().to_string(), "the input is empty");
         assert_eq!(parse_one("a: 1\n---\nb: 2\n").unwrap_err().to_string(), "expected one document, found 2");
+    }
+
+    #[test]
+    fn a_nesting_refusal_says_the_limit_was_hit() {
+        let deep = format!("{{\"a\": {}{}}}", "[".repeat(300), "]".repeat(300));
+        let err = parse_all(&deep).unwrap_err().to_string();
+        assert!(err.starts_with("nested deeper than 128 levels, the limit, at line 1 column"), "{err}");
+        let err = parse_all(&format!("a: {}\n", "[".repeat(300))).unwrap_err().to_string();
+        assert!(err.contains("recursion limit exceeded"), "{err}");
     }
 
     #[test]

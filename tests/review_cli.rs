@@ -127,19 +127,34 @@ fn help_explains_every_flag() {
 }
 
 #[test]
-fn the_readme_documents_every_serve_flag() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+fn help_keeps_global_flags_apart_and_listen_suggests_an_ip() {
     let out = secretgate(&["serve", "--help"], b"");
     let help = String::from_utf8_lossy(&out.stdout);
-    let flags: Vec<&str> = help
-        .split_whitespace()
-        .filter(|w| w.starts_with("--") && w.len() > 2)
-        .map(|w| w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()))
-        .filter(|w| !["--help", "--version"].contains(w))
-        .collect();
-    assert!(flags.len() > 15, "{help}");
-    for flag in flags {
-        assert!(readme.contains(&format!("`{flag}`")), "README.md does not document {flag}");
+    let global = help.find("Global options:").expect("a Global options section");
+    assert!(help.find("--log-level").unwrap() > global, "{help}");
+    assert!(help.find("--listen").unwrap() < global, "{help}");
+    let out = secretgate(&["serve", "--listen", "localhost:9443"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("host names are not resolved: use 127.0.0.1:9443"), "{err}");
+}
+
+#[test]
+fn the_readme_documents_every_flag_of_every_subcommand() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for sub in ["serve", "review", "test", "probe", "certs"] {
+        let out = secretgate(&[sub, "--help"], b"");
+        let help = String::from_utf8_lossy(&out.stdout);
+        let flags: Vec<&str> = help
+            .split_whitespace()
+            .filter(|w| w.starts_with("--") && w.len() > 2)
+            .map(|w| w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()))
+            .filter(|w| !["--help", "--version"].contains(w))
+            .collect();
+        assert!(!flags.is_empty(), "{sub}: {help}");
+        for flag in flags {
+            assert!(readme.contains(&format!("`{flag}`")), "README.md does not document {sub} {flag}");
+        }
     }
 }
 

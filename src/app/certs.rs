@@ -40,6 +40,16 @@ pub fn run(args: CertsArgs) -> ExitCode {
     }
 }
 
+/// The files of an earlier run in `out`, when they form a pair for localhost
+/// that is valid for at least `seconds` more and whose key matches.
+pub fn reusable(out: &Path, seconds: i64) -> Option<Generated> {
+    let files = Generated { ca: out.join("ca.crt"), cert: out.join("tls.crt"), key: out.join("tls.key") };
+    std::fs::metadata(&files.ca).ok()?;
+    let tls = crate::server::tls::TlsFiles { cert: files.cert.clone(), key: files.key.clone(), client_ca: None };
+    let not_after = tls.check().ok()?;
+    (not_after - super::now_unix() >= seconds).then_some(files)
+}
+
 /// Write `ca.crt`, `tls.crt` and `tls.key` to `out`.
 pub fn generate(out: &Path, dns: &[String], ips: &[IpAddr], days: u32) -> Result<Generated, String> {
     let pem = pair(dns, ips, days).map_err(|e| format!("could not generate certificates: {e}"))?;

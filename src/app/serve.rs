@@ -33,6 +33,8 @@ const POD_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/
 /// How long the managed CA may take to load at start before the server gives up.
 const BOOTSTRAP_DEADLINE: Duration = Duration::from_secs(120);
 
+/// Where the example cluster lives in the repository.
+const EXAMPLE_CLUSTER_PATH: &str = "examples/cluster/apps.yaml";
 /// The example cluster shipped with the repository, embedded for `--dev`.
 const EXAMPLE_CLUSTER: &str = include_str!("../../examples/cluster/apps.yaml");
 /// The example review `--dev` writes next to its certificates for curl.
@@ -154,6 +156,12 @@ pub fn run(args: ServeArgs) -> ExitCode {
     };
     runtime.block_on(async move {
         let dev = args.dev;
+        let cluster_note = match args.policy.cluster.as_slice() {
+            [] => format!("the example snapshot {EXAMPLE_CLUSTER_PATH} (embedded)"),
+            paths => {
+                format!("--cluster {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))
+            }
+        };
         let result = async {
             let config = configure(*Box::new(args)).await?;
             let running = start(config).await?;
@@ -168,7 +176,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             }
         };
         if dev {
-            print_dev_help(&running);
+            print_dev_help(&running, &cluster_note);
         }
         wait_for_signal().await;
         tracing::info!("Shutting down");
@@ -219,8 +227,12 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
         (Some(cert), Some(key)) => (cert, key),
         (None, None) if managed => (PathBuf::new(), PathBuf::new()),
         (None, None) if dev => {
-            let files = certs::generate(Path::new(DEV_DIR), &["localhost".into()], &[[127, 0, 0, 1].into()], 30)
-                .map_err(flag_error)?;
+            // a dev server already running keeps serving its pair: reuse one that is good for a day
+            let files = match certs::reusable(Path::new(DEV_DIR), 86_400) {
+                Some(files) => files,
+                None => certs::generate(Path::new(DEV_DIR), &["localhost".into()], &[[127, 0, 0, 1].into()], 30)
+                    .map_err(flag_error)?,
+            };
             (files.cert, files.key)
         }
         (None, _) => return Err(flag_error("--tls-cert-file must be set (or try `secretgate serve --dev`)")),
@@ -234,7 +246,7 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
     } else if dev {
         let mut snapshot = Snapshot::default();
         snapshot
-            .add_text(Path::new("examples/cluster/apps.yaml"), EXAMPLE_CLUSTER)
+            .add_text(Path::new(EXAMPLE_CLUSTER_PATH), EXAMPLE_CLUSTER)
             .map_err(|e| flag_error(format!("the embedded example cluster: {e}")))?;
         ViewSource::Snapshot(Box::new(snapshot))
     } else {
@@ -448,14 +460,15 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
     Ok(Running { webhook_addr, admin_addr, metrics, shutdown, serving, webhook, admin, lifecycle })
 }
 
-fn print_dev_help(running: &Running) {
+fn print_dev_help(running: &Running, cluster: &str) {
     let dir = std::env::current_dir().unwrap_or_default().join(DEV_DIR);
     let review: PathBuf = dir.join("example-review.json");
     if let Err(error) = std::fs::write(&review, EXAMPLE_REVIEW) {
         tracing::warn!(%error, "Could not write the example review");
     }
     let port = running.webhook_addr.port();
-    println!("secretgate is serving in development mode (self-signed CA, example cluster, loopback only)");
+    println!("secretgate is serving in development mode (self-signed CA in {}, loopback only)", dir.display());
+    println!("  cluster: {cluster}");
     println!("  webhook: https://127.0.0.1:{port}/validate and /mutate");
     println!("  admin:   http://{}/metrics, /readyz, /livez", running.admin_addr);
     println!("Send an example review:");

@@ -5,6 +5,7 @@
 //! Messages follow upstream's field-error rendering
 //! (`<path>: <Type text>[: <bad value>][: <detail>]`) and never contain a value.
 
+mod go_json;
 mod hygiene;
 mod immutable;
 mod keys;

@@ -114,6 +114,12 @@ fn content(flag: &'static str, path: &Path, reason: impl Into<String>) -> TlsErr
 }
 
 impl TlsFiles {
+    /// Load the pair as the server would; its notAfter when usable.
+    pub fn check(&self) -> Result<i64, TlsError> {
+        let contents = self.read()?;
+        self.load(&contents).map(|loaded| loaded.not_after)
+    }
+
     fn read(&self) -> Result<Contents, TlsError> {
         let client_ca = self.client_ca.as_deref().map(|p| read("--tls-client-ca-file", p)).transpose()?;
         Ok(Contents(read("--tls-cert-file", &self.cert)?, read("--tls-key-file", &self.key)?, client_ca))

@@ -48,20 +48,16 @@ fn json_object(secret: &SecretData<'_>, key: &str) -> Option<Finding> {
     })
 }
 
-/// Why Go's `json.Unmarshal` into a map would fail, in Go's words but without
-/// ever quoting the input (Go's syntax errors name a character of the value).
+/// Why Go's `json.Unmarshal` into a map would fail, in Go's words: a syntax
+/// error names the offending character, as Go's does, never more of the value.
 /// `None` when it would succeed: any object, or `null`.
 pub(crate) fn go_map_unmarshal_error(value: &[u8]) -> Option<String> {
     let trimmed = value.trim_ascii();
     if trimmed.is_empty() {
         return Some("unexpected end of JSON input".to_string());
     }
-    if let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(trimmed) {
-        return Some(if error.is_eof() {
-            "unexpected end of JSON input".to_string()
-        } else {
-            format!("invalid JSON at line {} column {}", error.line(), error.column())
-        });
+    if let Some(error) = super::go_json::syntax_error(trimmed) {
+        return Some(error);
     }
     let found = match trimmed[0] {
         b'{' | b'n' => return None,
@@ -97,7 +93,8 @@ mod tests {
             (b"42", "json: cannot unmarshal number into Go value of type map[string]interface {}"),
             (b"", "unexpected end of JSON input"),
             (b"{\"auths\":", "unexpected end of JSON input"),
-            (b"hunter2", "invalid JSON at line 1 column 1"),
+            (b"hunter2", "invalid character 'h' looking for beginning of value"),
+            (b"{\"auths\":{}} hunter2", "invalid character 'h' after top-level value"),
         ];
         for (value, error) in cases {
             let got = texts("kubernetes.io/dockerconfigjson", &[(".dockerconfigjson", value)]);
