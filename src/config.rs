@@ -55,6 +55,10 @@ pub struct TestArgs {
     /// Suite files, or directories searched recursively for secretgate-test.yaml.
     #[arg(value_name = "PATH", required = true, num_args = 1..)]
     pub paths: Vec<std::path::PathBuf>,
+    /// The policy (--config or --values) and cluster snapshot (--cluster) of the suites that
+    /// do not name their own.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
     /// Run only the cases whose `suite/case` name matches this regular expression.
     #[arg(long, env = "SECRETGATE_RUN", value_name = "REGEX")]
     pub run: Option<String>,

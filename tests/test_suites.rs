@@ -87,6 +87,36 @@ fn run_filters_cases_by_name() -> Result<(), Failed> {
     check(code == 2 && err.contains("no case ran"), err)
 }
 
+fn flags_give_the_policy_and_cluster_of_suites_without_their_own() -> Result<(), Failed> {
+    let dir = tempfile::tempdir().unwrap();
+    let case = |name: &str, input: &str, expect: &str| {
+        format!("  - name: {name}\n    input: {}\n    expect: {expect}\n", root().join(input).display())
+    };
+    let suite_text = format!(
+        "cases:\n{}{}",
+        case("hygiene is off", "examples/requests/secret-echo-newline.yaml", "{notRules: [secret-hygiene]}"),
+        case(
+            "a missing Secret is denied",
+            "examples/requests/pod-missing-secret.yaml",
+            "{rules: [{id: pod-secret-exists, action: deny}]}"
+        ),
+    );
+    std::fs::write(dir.path().join("secretgate-test.yaml"), suite_text).unwrap();
+    std::fs::write(dir.path().join("values.yaml"), "policy:\n  rules:\n    secret-hygiene: {action: \"off\"}\n")
+        .unwrap();
+    let suite = dir.path().to_str().unwrap();
+    let cluster = root().join("examples/cluster");
+    let values = dir.path().join("values.yaml");
+    let (code, out, _) =
+        run(&["test", suite, "--cluster", cluster.to_str().unwrap(), "--values", values.to_str().unwrap()]);
+    check(code == 0, out.clone())?;
+    // without the values the default policy warns; without the cluster the Secret is unknown, not missing
+    let (code, out, _) = run(&["test", suite]);
+    check(code == 1, out.clone())?;
+    check(out.contains("expected [secret-hygiene] not to fire; rules that fired: secret-hygiene (warn)"), out.clone())?;
+    check(out.contains("expected [pod-secret-exists] to deny"), out)
+}
+
 fn suite_errors_exit_2_naming_the_key() -> Result<(), Failed> {
     let dir = tempfile::tempdir().unwrap();
     let suite = dir.path().join("secretgate-test.yaml");
@@ -155,6 +185,10 @@ fn main() -> ExitCode {
         ),
         ("run_filters_cases_by_name", run_filters_cases_by_name),
         ("suite_errors_exit_2_naming_the_key", suite_errors_exit_2_naming_the_key),
+        (
+            "flags_give_the_policy_and_cluster_of_suites_without_their_own",
+            flags_give_the_policy_and_cluster_of_suites_without_their_own,
+        ),
     ];
     let mut trials: Vec<Trial> = plain.into_iter().map(|(name, f)| Trial::test(name, f)).collect();
     trials.push(

@@ -7,7 +7,7 @@ prepare_tools() {
   if ! command -v go >/dev/null; then
     [ "${CI:-}" != true ] || die "go is required under CI (Go >= 1.26 with the module proxy)"
     log "skipped: go is not installed; the control plane is built from Go modules (Go >= 1.26)"
-    echo "e2e: 0 passed, 0 failed, 17 skipped"
+    echo "e2e: 0 passed, 0 failed, 18 skipped"
     exit 0
   fi
   local t0=$SECONDS

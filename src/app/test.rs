@@ -36,8 +36,17 @@ fn test(args: &TestArgs) -> Result<u8, String> {
     let mut results = Vec::new();
     let (mut passed, mut failed, mut filtered) = (0, 0, 0);
     for suite in &suites {
-        let policy = PolicyArgs { config: suite.policy.clone(), values: suite.values.clone(), cluster: Vec::new() };
+        // the suite's own policy, else the flags'
+        let policy = match (&suite.policy, &suite.values) {
+            (None, None) => PolicyArgs {
+                config: args.policy.config.clone(),
+                values: args.policy.values.clone(),
+                cluster: Vec::new(),
+            },
+            _ => PolicyArgs { config: suite.policy.clone(), values: suite.values.clone(), cluster: Vec::new() },
+        };
         let settings = load_settings(&policy).map_err(|e| format!("{}: {e}", suite.file.display()))?;
+        let cluster = if suite.cluster.is_empty() { args.policy.cluster.clone() } else { suite.cluster.clone() };
         println!("suite {} ({})", suite.name, suite.file.display());
         let mut cases = Vec::new();
         for case in &suite.cases {
@@ -47,7 +56,7 @@ fn test(args: &TestArgs) -> Result<u8, String> {
                 continue;
             }
             let started = Instant::now();
-            let outcome = run_case(suite, &settings, case);
+            let outcome = run_case(&cluster, &settings, case);
             let seconds = started.elapsed().as_secs_f64();
             match &outcome {
                 Ok(()) => {
@@ -86,7 +95,7 @@ fn test(args: &TestArgs) -> Result<u8, String> {
 }
 
 /// Run one case; the error says what was expected and what was answered.
-fn run_case(suite: &Suite, settings: &Settings, case: &Case) -> Result<(), String> {
+fn run_case(cluster: &[std::path::PathBuf], settings: &Settings, case: &Case) -> Result<(), String> {
     let inputs = inputs::collect(std::slice::from_ref(&case.input))?;
     if inputs.is_empty() {
         return Err(format!("{}: holds no object", case.input.display()));
@@ -101,7 +110,7 @@ fn run_case(suite: &Suite, settings: &Settings, case: &Case) -> Result<(), Strin
             Some(old.remove(0).document)
         }
     };
-    let (view, _notes) = load_view(&suite.cluster, &inputs)?;
+    let (view, _notes) = load_view(cluster, &inputs)?;
     let engine = Engine::new(settings.clone(), view)?;
     let options = Options { namespace: case.namespace.clone(), old };
     let mut problems = Vec::new();

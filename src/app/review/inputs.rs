@@ -49,8 +49,8 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<Input>, String> {
         }
         let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
         if meta.is_dir() {
-            let mut files = Vec::new();
-            walk(path, 0, &mut files)?;
+            let yaml = |p: &Path| p.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e));
+            let files = walk_files(path, &yaml)?;
             if files.is_empty() {
                 return Err(format!("{}: no *.yaml, *.yml or *.json file in this directory", path.display()));
             }
@@ -66,7 +66,14 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<Input>, String> {
     Ok(out)
 }
 
-fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>) -> Result<(), String> {
+/// The files below `dir` (sorted, hidden entries skipped) that `accept` takes.
+pub fn walk_files(dir: &Path, accept: &dyn Fn(&Path) -> bool) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    walk(dir, 0, accept, &mut files)?;
+    Ok(files)
+}
+
+fn walk(dir: &Path, depth: usize, accept: &dyn Fn(&Path) -> bool, files: &mut Vec<PathBuf>) -> Result<(), String> {
     if depth > MAX_DEPTH {
         return Err(format!("{}: directories nested deeper than {MAX_DEPTH} levels", dir.display()));
     }
@@ -81,8 +88,8 @@ fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>) -> Result<(), String
             continue;
         }
         if entry.is_dir() {
-            walk(&entry, depth + 1, files)?;
-        } else if entry.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e)) {
+            walk(&entry, depth + 1, accept, files)?;
+        } else if accept(&entry) {
             files.push(entry);
         }
     }

@@ -230,33 +230,16 @@ fn expect(v: &Value, file: &Path, at: &str, dir: &Path) -> Result<Expect, String
 /// Suite files under `paths`: files as given, directories searched for
 /// [`SUITE_FILE`] (sorted).
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), String> {
-        if depth > 32 {
-            return Err(format!("{}: directories nested too deep", dir.display()));
-        }
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        entries.sort();
-        for entry in entries {
-            if entry.is_dir() {
-                walk(&entry, depth + 1, out)?;
-            } else if entry.file_name().is_some_and(|n| n == SUITE_FILE) {
-                out.push(entry);
-            }
-        }
-        Ok(())
-    }
+    let is_suite = |p: &Path| p.file_name().is_some_and(|n| n == SUITE_FILE);
     let mut out = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
         if meta.is_dir() {
-            let before = out.len();
-            walk(path, 0, &mut out)?;
-            if out.len() == before {
+            let found = crate::app::review::inputs::walk_files(path, &is_suite)?;
+            if found.is_empty() {
                 return Err(format!("{}: no {SUITE_FILE} in this directory", path.display()));
             }
+            out.extend(found);
         } else {
             out.push(path.clone());
         }
