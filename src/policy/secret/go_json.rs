@@ -124,7 +124,7 @@ pub fn syntax_error(input: &[u8]) -> Option<String> {
                 }
             }
             '-' | '0'..='9' => {
-                if let Some(error) = number(c, &mut chars) {
+                if let Err(error) = number(c, &mut chars) {
                     return Some(error);
                 }
             }
@@ -192,46 +192,47 @@ fn string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<String
     }
 }
 
-fn number(first: char, chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<String> {
+fn skip_digits(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    while chars.peek().is_some_and(char::is_ascii_digit) {
+        chars.next();
+    }
+}
+
+/// One digit or more; `Err` is the message for what stands there instead.
+fn digits(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, context: &str) -> Result<(), String> {
+    match chars.next() {
+        None => return Err("unexpected end of JSON input".into()),
+        Some(d) if d.is_ascii_digit() => {}
+        Some(d) => return Err(format!("invalid character {} {context}", quote(d))),
+    }
+    skip_digits(chars);
+    Ok(())
+}
+
+fn number(first: char, chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<(), String> {
     let mut c = first;
     if c == '-' {
         match chars.next() {
-            None => return Some("unexpected end of JSON input".into()),
+            None => return Err("unexpected end of JSON input".into()),
             Some(d) if d.is_ascii_digit() => c = d,
-            Some(d) => return Some(format!("invalid character {} in numeric literal", quote(d))),
+            Some(d) => return Err(format!("invalid character {} in numeric literal", quote(d))),
         }
     }
     if c != '0' {
-        while chars.peek().is_some_and(char::is_ascii_digit) {
-            chars.next();
-        }
+        skip_digits(chars);
     }
     if chars.peek() == Some(&'.') {
         chars.next();
-        match chars.next() {
-            None => return Some("unexpected end of JSON input".into()),
-            Some(d) if d.is_ascii_digit() => {}
-            Some(d) => return Some(format!("invalid character {} after decimal point in numeric literal", quote(d))),
-        }
-        while chars.peek().is_some_and(char::is_ascii_digit) {
-            chars.next();
-        }
+        digits(chars, "after decimal point in numeric literal")?;
     }
     if matches!(chars.peek(), Some('e' | 'E')) {
         chars.next();
         if matches!(chars.peek(), Some('+' | '-')) {
             chars.next();
         }
-        match chars.next() {
-            None => return Some("unexpected end of JSON input".into()),
-            Some(d) if d.is_ascii_digit() => {}
-            Some(d) => return Some(format!("invalid character {} in exponent of numeric literal", quote(d))),
-        }
-        while chars.peek().is_some_and(char::is_ascii_digit) {
-            chars.next();
-        }
+        digits(chars, "in exponent of numeric literal")?;
     }
-    None
+    Ok(())
 }
 
 #[cfg(test)]
