@@ -191,17 +191,28 @@ impl Controller {
             }
         };
         let mut lives = Vec::new();
+        let mut complete = spec.is_some();
         if let Some(spec) = &spec {
             for configuration in spec {
                 match self.get_configuration(configuration).await {
                     Ok(live) => lives.push((configuration.clone(), live)),
-                    Err(error) => return self.fail("register", error),
+                    Err(error) => {
+                        // the certificates are renewed all the same: no cliff for a missing object
+                        complete = false;
+                        self.fail("register", error);
+                        break;
+                    }
                 }
             }
         }
         if self.config.ca_secret.is_some() {
+            // a configuration without webhooks has nothing to trust
             let successor_trusted = match &self.ca.next {
-                Some((next, _)) => !lives.is_empty() && lives.iter().all(|(_, l)| webhooks::trusts(l, &next.cert)),
+                Some((next, _)) => {
+                    complete
+                        && !lives.is_empty()
+                        && lives.iter().all(|(c, l)| c.webhooks.is_empty() || webhooks::trusts(l, &next.cert))
+                }
                 None => false,
             };
             match self.rotate(successor_trusted).await {
@@ -221,7 +232,7 @@ impl Controller {
                 Err(error) => self.fail("leaf", error),
             }
         }
-        if spec.is_some() && !self.withdrawn {
+        if complete && !self.withdrawn {
             self.register(&lives, view).await;
         }
     }
