@@ -110,7 +110,7 @@ fn review(args: &ReviewArgs) -> Result<u8, String> {
     }
     let tally = Tally::of(&results);
     let mut text = match output {
-        Output::Review => results.iter().map(|r| String::from_utf8_lossy(&r.answer).into_owned() + "\n").collect(),
+        Output::Review => results.iter().map(|r| String::from_utf8_lossy(&r.answer()).into_owned() + "\n").collect(),
         Output::Text => report::text(&results),
         Output::Json => serde_json::to_string_pretty(&report::json(&results)).map_err(|e| e.to_string())? + "\n",
         Output::Patched => report::patched(&results)?,

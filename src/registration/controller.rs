@@ -21,9 +21,10 @@ use super::authority::{self, Inputs, Leaf, Lifetimes, State, Step};
 /// An annotation on the CA Secret that starts a graceful rotation (removed once done).
 pub const ROTATE_ANNOTATION: &str = "secretgate.io/rotate-ca";
 use super::webhooks::{self, Configuration, Kind};
+use crate::app::now_unix as now;
 use crate::cluster::View;
 use crate::metrics::Metrics;
-use crate::server::tls::TlsReloader;
+use crate::server::tls::{self, TlsReloader};
 
 /// The field manager of every write.
 const MANAGER: &str = "secretgate";
@@ -68,11 +69,6 @@ impl std::fmt::Debug for Controller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Controller").field("config", &self.config).field("leaf", &self.leaf).finish()
     }
-}
-
-fn now() -> i64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// A failed API call: its HTTP status, if it got one, and one line (never a
@@ -363,14 +359,15 @@ impl Controller {
             return Some(self.ca.bundle_pem()).filter(|b| !b.is_empty());
         }
         let path = self.config.ca_file.clone()?;
-        match std::fs::read_to_string(&path) {
+        // the same bounded, non-blocking read as the certificate files
+        match tls::read("--webhook-ca-file", &path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned()) {
             Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => Some(pem),
             Ok(_) => {
                 self.fail("register", format!("--webhook-ca-file {}: holds no PEM certificate", path.display()));
                 None
             }
             Err(error) => {
-                self.fail("register", format!("--webhook-ca-file {}: {error}", path.display()));
+                self.fail("register", error.to_string());
                 None
             }
         }

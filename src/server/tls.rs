@@ -85,7 +85,7 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// Read a regular file of at most [`MAX_FILE_BYTES`]. Opened non-blocking and
 /// checked after opening, so a FIFO or device in its place (or swapped in)
 /// never blocks the poller, and a huge file is not read on every poll.
-fn read(flag: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+pub fn read(flag: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let io = |source| TlsError::Read { flag, path: path.to_path_buf(), source };

@@ -58,8 +58,8 @@ pub struct Reviewed {
     pub patch: Option<Value>,
     /// The object with the patch applied (mutate), or as it came (no patch).
     pub patched: Option<Value>,
-    /// The AdmissionReview answer, pretty JSON, exactly as `review` prints it.
-    pub answer: Vec<u8>,
+    /// The response, encoded only when the AdmissionReview is printed.
+    pub response: kube::core::admission::AdmissionResponse,
 }
 
 impl Reviewed {
@@ -70,6 +70,11 @@ impl Reviewed {
             (true, false) => format!("{} {}", self.kind, self.name),
             (false, false) => format!("{} {}/{}", self.kind, self.namespace, self.name),
         }
+    }
+
+    /// The AdmissionReview answer, pretty JSON, exactly as `review` prints it.
+    pub fn answer(&self) -> Vec<u8> {
+        crate::admission::encode_pretty(&self.response)
     }
 
     /// Whether any rule fired with `action`.
@@ -143,7 +148,7 @@ impl Engine {
             unknown: answer.summary.unknown,
             patch,
             patched,
-            answer: crate::admission::encode_pretty(response),
+            response: answer.response,
         })
     }
 }
