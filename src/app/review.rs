@@ -18,8 +18,7 @@ use self::report::{Output, Tally};
 use super::EXIT_UNUSABLE;
 use crate::admission::Webhook;
 use crate::cluster::{Snapshot, View};
-use crate::config::{OutputArg, PolicyArgs, ReviewArgs, policy_file};
-use crate::policy::Settings;
+use crate::config::{OutputArg, ReviewArgs, policy_file};
 
 /// Run `secretgate review`.
 pub fn run(args: ReviewArgs) -> ExitCode {
@@ -29,15 +28,6 @@ pub fn run(args: ReviewArgs) -> ExitCode {
             eprintln!("secretgate review: {reason}");
             ExitCode::from(EXIT_UNUSABLE)
         }
-    }
-}
-
-/// Settings from `--config` or `--values`.
-pub fn load_settings(args: &PolicyArgs) -> Result<Settings, String> {
-    match (&args.config, &args.values) {
-        (Some(path), _) => policy_file::load(path).map_err(|e| format!("--config {e}")),
-        (None, Some(path)) => policy_file::load_values(path).map_err(|e| format!("--values {e}")),
-        (None, None) => Ok(Settings::default()),
     }
 }
 
@@ -59,7 +49,7 @@ pub fn load_view(cluster: &[std::path::PathBuf], inputs: &[Input]) -> Result<(Vi
 }
 
 fn review(args: &ReviewArgs) -> Result<u8, String> {
-    let settings = load_settings(&args.policy)?;
+    let settings = policy_file::from_args(&args.policy)?;
     let mut inputs = inputs::collect(&args.files)?;
     // a directory may hold other YAML (values files, test suites): skipped, and said so
     let mut foreign = 0;

@@ -238,7 +238,7 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
         (None, _) => return Err(flag_error("--tls-cert-file must be set (or try `secretgate serve --dev`)")),
         (_, None) => return Err(flag_error("--tls-key-file must be set")),
     };
-    let settings = super::review::load_settings(&policy).map_err(flag_error)?;
+    let settings = crate::config::policy_file::from_args(&policy).map_err(flag_error)?;
     let view = if !policy.cluster.is_empty() {
         ViewSource::Snapshot(Box::new(
             Snapshot::load(&policy.cluster).map_err(|e| flag_error(format!("--cluster {e}")))?,

@@ -14,7 +14,7 @@ use self::junit::{CaseResult, SuiteResult};
 use self::suite::{Case, Suite};
 use super::EXIT_UNUSABLE;
 use super::review::engine::{Engine, Options, Reviewed};
-use super::review::{inputs, load_settings, load_view};
+use super::review::{inputs, load_view};
 use crate::config::{PolicyArgs, TestArgs};
 use crate::policy::Settings;
 
@@ -45,7 +45,8 @@ fn test(args: &TestArgs) -> Result<u8, String> {
             },
             _ => PolicyArgs { config: suite.policy.clone(), values: suite.values.clone(), cluster: Vec::new() },
         };
-        let settings = load_settings(&policy).map_err(|e| format!("{}: {e}", suite.file.display()))?;
+        let settings =
+            crate::config::policy_file::from_args(&policy).map_err(|e| format!("{}: {e}", suite.file.display()))?;
         let cluster = if suite.cluster.is_empty() { args.policy.cluster.clone() } else { suite.cluster.clone() };
         println!("suite {} ({})", suite.name, suite.file.display());
         let mut cases = Vec::new();

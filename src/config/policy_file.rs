@@ -15,6 +15,16 @@ use crate::policy::{Action, RuleId, Settings};
 #[error("{0}")]
 pub struct PolicyFileError(pub String);
 
+/// The settings of `--config` or `--values` (the defaults with neither); the
+/// message names the flag.
+pub fn from_args(args: &crate::config::PolicyArgs) -> Result<Settings, String> {
+    match (&args.config, &args.values) {
+        (Some(path), _) => load(path).map_err(|e| format!("--config {e}")),
+        (None, Some(path)) => load_values(path).map_err(|e| format!("--values {e}")),
+        (None, None) => Ok(Settings::default()),
+    }
+}
+
 /// Read and parse a policy file.
 pub fn load(path: &Path) -> Result<Settings, PolicyFileError> {
     let text = std::fs::read_to_string(path).map_err(|e| PolicyFileError(format!("{}: {e}", path.display())))?;
