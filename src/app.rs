@@ -1,6 +1,7 @@
 //! Wiring: one function per subcommand. `anyhow`-free on purpose: each
 //! command reports one line and picks the exit status.
 
+mod audit;
 pub mod certs;
 mod limits;
 mod probe;
@@ -20,7 +21,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let Cli { log, command } = cli;
     let default_filter = match &command {
         Command::Serve(_) => "info",
-        Command::Review(_) | Command::Test(_) | Command::Certs(_) | Command::Probe(_) => "warn",
+        Command::Review(_) | Command::Test(_) | Command::Certs(_) | Command::Probe(_) | Command::Audit(_) => "warn",
     };
     if let Err(error) = crate::telemetry::init(&log, default_filter) {
         eprintln!("secretgate: {error}");
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Certs(args) => certs::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Audit(args) => audit::run(args),
     }
 }
 

@@ -1,7 +1,10 @@
 //! Command-line flags (clap derive). Every flag also reads an environment
 //! variable `SECRETGATE_<FLAG>`. The policy file is parsed in [`policy_file`].
 
+pub mod audit;
 pub mod policy_file;
+
+pub use audit::{AuditArgs, AuditOutputArg, ReportApiArg, ServeAuditArgs};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,6 +50,11 @@ pub enum Command {
     /// that secretgate must deny or warn about. Exit status: 0 all answered by secretgate,
     /// 1 some not, 2 no API server. `helm test` runs it.
     Probe(ProbeArgs),
+    /// Find what is already wrong in a cluster: every rule that applies to an object at rest,
+    /// over the live cluster (kubeconfig) or snapshot files (--cluster). Findings are sorted by
+    /// namespace, kind and name, never show a value. Exit status: 0 no finding that a rule
+    /// denies, 1 some (or any finding, with --fail-on-warning), 2 unusable flags or cluster.
+    Audit(AuditArgs),
 }
 
 /// `secretgate test`.
@@ -272,6 +280,9 @@ pub struct ServeArgs {
     /// `reportingInstance` of recorded Events [default: the host name, i.e. the pod name].
     #[arg(long, env = "SECRETGATE_REPORTING_INSTANCE", value_name = "NAME")]
     pub reporting_instance: Option<String>,
+    /// The background audit.
+    #[command(flatten)]
+    pub audit: ServeAuditArgs,
     /// Local trial: throw-away certificates under certs/dev, the example cluster, loopback,
     /// and a printed curl command that sends an example review.
     #[arg(long, env = "SECRETGATE_DEV")]

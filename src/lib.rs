@@ -15,6 +15,7 @@
 
 pub mod admission;
 pub mod app;
+pub mod audit;
 pub mod cluster;
 pub mod config;
 pub mod documents;

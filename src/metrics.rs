@@ -2,6 +2,10 @@
 //! label value comes from a fixed set (`&'static str` from enums), never from
 //! object names, namespaces or error text.
 
+mod audit;
+
+pub use audit::AuditMetrics;
+
 use prometheus::{Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::admission::Summary;
@@ -36,6 +40,8 @@ pub struct Metrics {
     events: IntCounterVec,
     registered: IntGauge,
     lifecycle_errors: IntCounterVec,
+    /// The audit's series.
+    pub audit: AuditMetrics,
 }
 
 /// How a confirming GET ended (a label value).
@@ -143,7 +149,9 @@ impl Metrics {
         ] {
             registry.register(collector).expect("metric names are unique");
         }
+        let audit = AuditMetrics::register(&registry);
         let metrics = Metrics {
+            audit,
             registry,
             requests,
             duration,

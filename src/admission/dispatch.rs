@@ -13,7 +13,6 @@ use super::labels::{KindLabel, Outcome, Webhook};
 use super::respond;
 use super::subject::Subject;
 use crate::policy::pod::refs::Scope;
-use crate::policy::settings::WorkloadAction;
 use crate::policy::{self, Action, ClusterView, Context, Decision, ObjectKey, PodScope, RuleId, Settings};
 
 /// A decoded request, its typed subject taken out of it.
@@ -176,14 +175,8 @@ impl Admission {
             }
             Subject::Workload { spec, prefix } => {
                 let report = policy::pod::validate_spec(spec, prefix, namespace, Scope::All, &ctx);
-                let decision = match settings.workloads {
-                    // the Pods are checked again when they are created: warn now
-                    WorkloadAction::Warn => policy::decide(&report.findings, |rule| match settings.action(rule) {
-                        Action::Off => Action::Off,
-                        _ => Action::Warn,
-                    }),
-                    WorkloadAction::Inherit | WorkloadAction::Off => policy::decide(&report.findings, own_action),
-                };
+                // with `workloads: warn` the Pods are checked again when they are created: warn now
+                let decision = policy::decide(&report.findings, |rule| settings.template_action(rule));
                 Evaluation::of(decision, report.unresolved)
             }
             Subject::MutatePod { pod } => {

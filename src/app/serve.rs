@@ -15,7 +15,10 @@ use tokio::sync::watch;
 use super::certs;
 use crate::admission::Admission;
 use crate::cluster::{EventLimits, EventPublisher, EventSink, LiveView, SecretView, Snapshot, View};
-use crate::config::{SecretViewArg, ServeArgs, Toggle};
+use crate::audit::live::Listing;
+use crate::audit::reports::ReportApi;
+use crate::audit::runner::AuditConfig;
+use crate::config::{ReportApiArg, SecretViewArg, ServeArgs, ServeAuditArgs, Toggle};
 use crate::metrics::Metrics;
 use crate::policy::Settings;
 use crate::server::admin::{self, AdminState};
@@ -91,6 +94,8 @@ pub struct ServeConfig {
     pub events: Option<EventsConfig>,
     /// A managed CA and/or webhook registration (live view only).
     pub registration: Option<RegistrationConfig>,
+    /// The background audit (live view only).
+    pub audit: Option<AuditConfig>,
 }
 
 /// How Events are recorded.
@@ -128,6 +133,7 @@ pub struct Running {
     webhook: tokio::task::JoinHandle<()>,
     admin: tokio::task::JoinHandle<()>,
     lifecycle: Option<tokio::task::JoinHandle<()>>,
+    audit: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -139,6 +145,10 @@ impl Running {
         if let Some(lifecycle) = self.lifecycle {
             // withdraws the webhooks first when the namespace is being deleted
             let _ = tokio::time::timeout(Duration::from_secs(5), lifecycle).await;
+        }
+        if let Some(audit) = self.audit {
+            // releases the audit Lease, so another replica takes over at once
+            let _ = tokio::time::timeout(Duration::from_secs(2), audit).await;
         }
         let _ = self.webhook.await;
         let _ = self.admin.await;
@@ -208,6 +218,7 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
         event_dedup_window,
         event_rate,
         reporting_instance,
+        audit,
         dev,
     } = args;
     let loopback = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
@@ -216,6 +227,7 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
         true => (listen.unwrap_or(loopback(8443)), admin_listen.unwrap_or(loopback(8080))),
         false => (listen.unwrap_or(any(8443)), admin_listen.unwrap_or(any(8080))),
     };
+    let audit_namespace = lifecycle.namespace.clone().or_else(pod_namespace);
     let registration = registration(lifecycle)?;
     let managed = registration.as_ref().is_some_and(|r| r.ca_secret.is_some());
     if registration.is_some() && (dev || !policy.cluster.is_empty()) {
@@ -262,6 +274,7 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
         };
         ViewSource::Live { client, secret_view }
     };
+    let live = matches!(view, ViewSource::Live { .. });
     if let ViewSource::Snapshot(snapshot) = &view {
         for note in &snapshot.notes {
             tracing::info!(%note, "Snapshot note");
@@ -291,7 +304,38 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
             },
             instance: reporting_instance.unwrap_or_else(host_name),
         }),
+        audit: audit_config(audit, audit_namespace, live),
         registration,
+    })
+}
+
+/// The namespace of the Pod this process runs in, if it runs in one.
+fn pod_namespace() -> Option<String> {
+    std::fs::read_to_string(POD_NAMESPACE_FILE).map(|ns| ns.trim().to_string()).ok().filter(|ns| !ns.is_empty())
+}
+
+/// The background audit, unless it is off or the view is a snapshot.
+fn audit_config(args: ServeAuditArgs, namespace: Option<String>, live: bool) -> Option<AuditConfig> {
+    if args.audit_interval.is_zero() || !live {
+        return None;
+    }
+    let reports = match args.audit_reports {
+        ReportApiArg::Policyreport => Some(ReportApi::PolicyReport),
+        ReportApiArg::Openreports => Some(ReportApi::OpenReports),
+        ReportApiArg::Off => None,
+    };
+    Some(AuditConfig {
+        interval: args.audit_interval,
+        listing: Listing {
+            page_size: args.audit_page_size,
+            rate: Some(f64::from(args.audit_rate)),
+            namespace: None,
+            skip: args.audit_skip_namespace,
+        },
+        reports,
+        report_name: args.audit_report_name,
+        lease: namespace.map(|ns| (ns, args.audit_lease)),
+        identity: host_name(),
     })
 }
 
@@ -302,11 +346,7 @@ fn registration(args: crate::config::LifecycleArgs) -> Result<Option<Registratio
     }
     let namespace = match args.namespace {
         Some(ns) => ns,
-        None => std::fs::read_to_string(POD_NAMESPACE_FILE)
-            .map(|ns| ns.trim().to_string())
-            .ok()
-            .filter(|ns| !ns.is_empty())
-            .ok_or_else(|| {
+        None => pod_namespace().ok_or_else(|| {
                 flag_error("--namespace must be set outside a Pod (it holds --tls-ca-secret and --webhook-configmap)")
             })?,
     };
@@ -397,6 +437,7 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
     let webhook_addr = webhook_listener.local_addr().map_err(|e| StartError { code: 1, message: e.to_string() })?;
     let admin_addr = admin_listener.local_addr().map_err(|e| StartError { code: 1, message: e.to_string() })?;
 
+    let mut audit_client = None;
     let (view, kind, events) = match config.view {
         ViewSource::Snapshot(snapshot) => {
             let events = if config.events.is_some() { EventSink::Log } else { EventSink::Discard };
@@ -412,6 +453,7 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
                 )),
                 None => EventSink::Discard,
             };
+            audit_client = Some(client.clone());
             let live = LiveView::start(client, secret_view, config.confirm_timeout, metrics.clone());
             (View::Live(live), if secret_view == SecretView::Keys { "live (keys)" } else { "live (metadata)" }, events)
         }
@@ -420,9 +462,16 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
     tls.spawn_polling(config.tls_reload_interval, shutdown_rx.clone());
     let lifecycle = controller.map(|c| c.spawn(Some(tls.clone()), view.clone(), shutdown_rx.clone()));
     let serving = Arc::new(AtomicBool::new(false));
+    let settings = Arc::new(config.settings);
+    let audit = match (config.audit, audit_client) {
+        (Some(audit), Some(client)) => {
+            Some(crate::audit::runner::spawn(client, settings.clone(), audit, metrics.clone(), shutdown_rx.clone()))
+        }
+        _ => None,
+    };
 
     let app = routes::router(WebhookState {
-        admission: Admission::new(Arc::new(config.settings)),
+        admission: Admission::new(settings),
         view: view.clone(),
         metrics: metrics.clone(),
         max_body_bytes: config.max_body_bytes,
@@ -457,7 +506,7 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         tokio::spawn(listener::serve("admin", admin_listener, Transport::Plain, admin_app, admin_limits, shutdown_rx));
     serving.store(true, Ordering::Release);
     tracing::info!(webhook = %webhook_addr, admin = %admin_addr, view = kind, "Serving");
-    Ok(Running { webhook_addr, admin_addr, metrics, shutdown, serving, webhook, admin, lifecycle })
+    Ok(Running { webhook_addr, admin_addr, metrics, shutdown, serving, webhook, admin, lifecycle, audit })
 }
 
 fn print_dev_help(running: &Running, cluster: &str) {

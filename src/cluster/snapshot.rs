@@ -324,7 +324,7 @@ fn secret_summary(object: &Value, metadata: &ObjectMeta) -> Result<SecretSummary
 }
 
 /// The snapshot files a path stands for, sorted for a stable load order.
-fn files_of(path: &Path) -> Result<Vec<PathBuf>, SnapshotError> {
+pub fn files_of(path: &Path) -> Result<Vec<PathBuf>, SnapshotError> {
     let meta = std::fs::metadata(path).map_err(|source| SnapshotError::Read { path: path.to_path_buf(), source })?;
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);

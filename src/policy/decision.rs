@@ -48,6 +48,18 @@ impl Finding {
         Finding { rule, field: field.into(), message: message.into(), severity: Severity::Unknown }
     }
 
+    /// The action this finding is handled with when its rule is configured
+    /// with `configured`: advisories and unknowns never deny; `None` when
+    /// the rule is off.
+    pub fn action(&self, configured: Action) -> Option<Action> {
+        match (self.severity, configured) {
+            (_, Action::Off) => None,
+            (Severity::Violation, action) => Some(action),
+            (Severity::Advisory | Severity::Unknown, Action::Deny) => Some(Action::Warn),
+            (Severity::Advisory | Severity::Unknown, action) => Some(action),
+        }
+    }
+
     /// The text users see: `[rule-id] field: message`.
     pub fn text(&self) -> String {
         if self.field.is_empty() {
@@ -136,13 +148,7 @@ pub fn decide(findings: &[Finding], action_of: impl Fn(RuleId) -> Action) -> Dec
     let mut decision = Decision::default();
     let mut denial_texts: BTreeMap<RuleId, usize> = BTreeMap::new();
     for finding in findings {
-        let configured = action_of(finding.rule);
-        let action = match (finding.severity, configured) {
-            (_, Action::Off) => continue,
-            (Severity::Violation, action) => action,
-            (Severity::Advisory | Severity::Unknown, Action::Deny) => Action::Warn,
-            (Severity::Advisory | Severity::Unknown, action) => action,
-        };
+        let Some(action) = finding.action(action_of(finding.rule)) else { continue };
         if finding.severity != Severity::Unknown {
             decision.tally.push((finding.rule, action));
         } else {

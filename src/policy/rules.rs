@@ -96,7 +96,7 @@ impl fmt::Display for RuleId {
 }
 
 /// What a rule does with its violations (contract §3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Action {
     /// Deny the request.
     Deny,

@@ -128,6 +128,17 @@ fn validate(new: &SecretData<'_>, old: Option<&SecretData<'_>>, operation: Opera
     report
 }
 
+/// When the certificate of a `kubernetes.io/tls` Secret expires (unix
+/// seconds); `None` for other types or when `tls.crt` is not a certificate.
+pub fn certificate_not_after(secret: &Secret) -> Option<i64> {
+    hygiene::certificate_not_after(&SecretData::of(secret))
+}
+
+/// [`certificate_not_after`] for a Secret whose values are still base64.
+pub fn encoded_certificate_not_after(secret: &EncodedSecret) -> Option<i64> {
+    hygiene::certificate_not_after(&SecretData::of_encoded(secret))
+}
+
 /// `data[<key>]` with over-long keys shortened.
 pub(crate) fn data_path(key: &str) -> String {
     format!("data[{}]", super::names::shown(key))

@@ -96,6 +96,17 @@ impl Settings {
         self.action(rule) != Action::Off
     }
 
+    /// The action of `rule` on a workload's pod template (`workloads`):
+    /// `warn` makes every action but `off` a warning (the Pods are checked
+    /// again when they are created), `inherit` keeps the rule's own.
+    pub fn template_action(&self, rule: RuleId) -> Action {
+        match (self.workloads, self.action(rule)) {
+            (_, Action::Off) => Action::Off,
+            (WorkloadAction::Warn, _) => Action::Warn,
+            (WorkloadAction::Inherit | WorkloadAction::Off, action) => action,
+        }
+    }
+
     /// Set the action of `rule`.
     pub fn set_action(&mut self, rule: RuleId, action: Action) {
         self.actions[rule.index()] = action;

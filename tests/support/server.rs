@@ -59,6 +59,7 @@ pub fn config(files: &secretgate::app::certs::Generated, view: ViewSource) -> Se
             instance: "test".into(),
         }),
         registration: None,
+        audit: None,
     }
 }
 

@@ -64,6 +64,18 @@ fn has_auths(value: &[u8]) -> bool {
     serde_json::from_slice::<Option<Config>>(value).ok().flatten().is_some_and(|c| c.auths.is_some())
 }
 
+/// When the certificate in `tls.crt` of a `kubernetes.io/tls` Secret
+/// expires (unix seconds); `None` for other types or an unreadable value.
+pub(super) fn certificate_not_after(secret: &SecretData<'_>) -> Option<i64> {
+    if secret.secret_type != "kubernetes.io/tls" {
+        return None;
+    }
+    let crt = secret.get("tls.crt")?.bytes();
+    let der = CertificateDer::pem_slice_iter(&crt).next()?.ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+    Some(cert.validity().not_after.timestamp())
+}
+
 fn tls(secret: &SecretData<'_>, now_unix: i64, expiry_warning_days: u32) -> Vec<Finding> {
     let mut findings = Vec::new();
     // Empty values are placeholders (cert-manager creates them before issuing).
