@@ -34,8 +34,8 @@ files=()
 for values in "$CHART"/ci/*-values.yaml; do
   name=$(basename "$values" -values.yaml)
   "$HELM" lint --strict --quiet "$CHART" -n secretgate -f "$values" >/dev/null
-  "$HELM" template secretgate "$CHART" -n secretgate -f "$values" > "$OUT/$name.yaml"
-  "$HELM" template secretgate "$CHART" -n secretgate -f "$values" > "$OUT/$name.again.yaml"
+  "$HELM" template secretgate "$CHART" -n secretgate --include-crds -f "$values" > "$OUT/$name.yaml"
+  "$HELM" template secretgate "$CHART" -n secretgate --include-crds -f "$values" > "$OUT/$name.again.yaml"
   cmp -s "$OUT/$name.yaml" "$OUT/$name.again.yaml" || {
     diff "$OUT/$name.yaml" "$OUT/$name.again.yaml" | head -20; echo "chart: $name: two renders differ" >&2; exit 1; }
   registered "$OUT/$name.yaml" > "$OUT/$name.registered.yaml"

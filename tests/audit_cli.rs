@@ -91,11 +91,21 @@ fn every_planted_problem_is_reported_with_its_rule_and_object() {
     has("Pod shop/orphan", "pod-secret-exists", "deny", "spec.volumes[0].secret.secretName");
     has("Pod shop/locked-out", "pod-mountable-secrets", "deny", "spec.volumes[0].secret.secretName");
     has("Pod shop/configured", "pod-envfrom-names", "warn", "spec.containers[0].envFrom[0]");
-    has("Deployment shop/web", "pod-secret-keys", "warn", "spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef.key");
+    has(
+        "Deployment shop/web",
+        "pod-secret-keys",
+        "warn",
+        "spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef.key",
+    );
     has("Secret shop/shop-tls", "secret-hygiene", "warn", "data[tls.crt]");
     has("Secret shop/api-token", "secret-hygiene", "warn", "data[token]");
     has("Secret other/leaky", "secret-keys", "deny", "data[..bad]");
-    has("CronJob other/backup", "pod-secret-exists", "warn", "spec.jobTemplate.spec.template.spec.containers[0].envFrom[0].secretRef.name");
+    has(
+        "CronJob other/backup",
+        "pod-secret-exists",
+        "warn",
+        "spec.jobTemplate.spec.template.spec.containers[0].envFrom[0].secretRef.name",
+    );
     // nothing else: a finished Pod, an owned ReplicaSet, a fine certificate are quiet
     for quiet in ["Pod shop/migration-done", "ReplicaSet shop/web-1", "Secret shop/api-tls", "Secret shop/db"] {
         assert!(!found.iter().any(|f| f.0 == quiet), "{quiet} reported: {found:#?}");
@@ -105,9 +115,25 @@ fn every_planted_problem_is_reported_with_its_rule_and_object() {
     assert_eq!(summary["tlsSecretsByExpiry"]["later"], 1, "{summary}");
     assert_eq!(summary["scanned"]["Pod"], 4, "{summary}");
     let message = |object: &str| {
-        report["findings"].as_array().unwrap().iter().find(|f| format!("{} {}/{}", f["kind"].as_str().unwrap(), f["namespace"].as_str().unwrap(), f["name"].as_str().unwrap()) == object).unwrap()["message"].clone()
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| {
+                format!(
+                    "{} {}/{}",
+                    f["kind"].as_str().unwrap(),
+                    f["namespace"].as_str().unwrap(),
+                    f["name"].as_str().unwrap()
+                ) == object
+            })
+            .unwrap()["message"]
+            .clone()
     };
-    assert!(message("Secret shop/shop-tls").as_str().unwrap().contains("(in 2 days)") || message("Secret shop/shop-tls").as_str().unwrap().contains("(in 3 days)"));
+    assert!(
+        message("Secret shop/shop-tls").as_str().unwrap().contains("(in 2 days)")
+            || message("Secret shop/shop-tls").as_str().unwrap().contains("(in 3 days)")
+    );
 }
 
 #[test]
@@ -118,7 +144,13 @@ fn findings_are_sorted_by_namespace_kind_and_name() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["namespace"].as_str().unwrap().into(), f["kind"].as_str().unwrap().into(), f["name"].as_str().unwrap().into()))
+        .map(|f| {
+            (
+                f["namespace"].as_str().unwrap().into(),
+                f["kind"].as_str().unwrap().into(),
+                f["name"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     let mut sorted = keys.clone();
     sorted.sort();

@@ -50,6 +50,9 @@ release_serve() {
     --listen="127.0.0.1:$port" --admin-listen="127.0.0.1:$admin" --namespace="$ns" "${tls[@]}" \
     --webhook-configmap="$fullname-webhooks" --resync-interval=1s \
     --config="$RUN/policy-$name.yaml" --reporting-instance=e2e-host \
+    --audit-interval="${E2E_AUDIT_INTERVAL:-3s}" --audit-lease="$fullname-audit" --audit-report-name="$fullname" \
+    --audit-report-owner="$fullname" \
+    --audit-skip-namespace="$ns,kube-system,kube-public,kube-node-lease" \
     --shutdown-grace-period=5s --log-level="${SECRETGATE_E2E_LOG:-info}" "$@"
   wait_for "$name" "$RUN/logs/$name.log" 60 curl -sf "http://127.0.0.1:$admin/readyz"
 }

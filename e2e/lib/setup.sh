@@ -28,6 +28,7 @@ bring_up() {
   kc apply -f "$E2E_DIR/manifests/base.yaml" >"$RUN/logs/base.log" 2>&1 || die "applying e2e/manifests/base.yaml failed"
   wait_for kube-controller-manager "$RUN/logs/kube-controller-manager.log" 60 \
     kc get serviceaccount default -n e2e-apps || die "no default ServiceAccount in e2e-apps"
+  audit_plant || die "planting the audit's objects failed (log: $RUN/logs/base.log)"
   helm_install || die "helm install failed (log: $RUN/logs/helm.log)"
   start_secretgate || die "secretgate did not become ready"
   pki_webhook_pair "$RUN/webhook-tls"   # the labeler's own serving pair

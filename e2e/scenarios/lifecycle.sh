@@ -57,6 +57,8 @@ scenario_l() { # CA and serving certificate rotation (short lifetimes) during ku
   expect_admitted -- create secret generic after-rotation -n $NS --from-literal=k=v --dry-run=server
 }
 
+no_release_reports() { ! kc get policyreports -A --field-selector "metadata.name=$SG_NAME" -o name | grep -q .; }
+
 scenario_k() {
   stop_secretgate
   # registered webhooks stay: failurePolicy Fail for Pods and Secrets, Ignore for workloads and mutation
@@ -74,6 +76,8 @@ scenario_k() {
   kc get validatingwebhookconfigurations,mutatingwebhookconfigurations -o name | grep -v zz-e2e-labeler \
     > "$RUN/k-left.txt" || true
   [ ! -s "$RUN/k-left.txt" ] || fail "webhook configurations left after uninstall: $(cat "$RUN/k-left.txt")"
+  # the audit's PolicyReports are owned by the validating configuration: collected with it
+  eventually 30 "no PolicyReport of the release left" no_release_reports
   expect_admitted -- apply -f "$M/a-pod-missing-secret.yaml" --dry-run=server
   expect_admitted -- create secret generic after-uninstall -n $NS --from-literal=k=v
 }

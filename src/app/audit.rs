@@ -50,10 +50,14 @@ fn audit(args: &AuditArgs) -> Result<u8, String> {
     Ok(output::exit_status(&outcome, args.fail_on_warning))
 }
 
-async fn live_pass(args: &AuditArgs, settings: Arc<crate::policy::Settings>, progress: &mut Throttled) -> Result<Outcome, String> {
-    let client = kube::Client::try_default()
-        .await
-        .map_err(|e| format!("no Kubernetes API to audit ({e}); set KUBECONFIG, or pass --cluster with snapshot files"))?;
+async fn live_pass(
+    args: &AuditArgs,
+    settings: Arc<crate::policy::Settings>,
+    progress: &mut Throttled,
+) -> Result<Outcome, String> {
+    let client = kube::Client::try_default().await.map_err(|e| {
+        format!("no Kubernetes API to audit ({e}); set KUBECONFIG, or pass --cluster with snapshot files")
+    })?;
     let mut scan = Scan::new(settings, Inventory::default(), now_unix());
     let listing = Listing {
         page_size: args.page_size,

@@ -14,10 +14,10 @@ use tokio::sync::watch;
 
 use super::certs;
 use crate::admission::Admission;
-use crate::cluster::{EventLimits, EventPublisher, EventSink, LiveView, SecretView, Snapshot, View};
 use crate::audit::live::Listing;
 use crate::audit::reports::ReportApi;
 use crate::audit::runner::AuditConfig;
+use crate::cluster::{EventLimits, EventPublisher, EventSink, LiveView, SecretView, Snapshot, View};
 use crate::config::{ReportApiArg, SecretViewArg, ServeArgs, ServeAuditArgs, Toggle};
 use crate::metrics::Metrics;
 use crate::policy::Settings;
@@ -334,6 +334,7 @@ fn audit_config(args: ServeAuditArgs, namespace: Option<String>, live: bool) -> 
         },
         reports,
         report_name: args.audit_report_name,
+        report_owner: args.audit_report_owner,
         lease: namespace.map(|ns| (ns, args.audit_lease)),
         identity: host_name(),
     })
@@ -347,8 +348,8 @@ fn registration(args: crate::config::LifecycleArgs) -> Result<Option<Registratio
     let namespace = match args.namespace {
         Some(ns) => ns,
         None => pod_namespace().ok_or_else(|| {
-                flag_error("--namespace must be set outside a Pod (it holds --tls-ca-secret and --webhook-configmap)")
-            })?,
+            flag_error("--namespace must be set outside a Pod (it holds --tls-ca-secret and --webhook-configmap)")
+        })?,
     };
     let seconds = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
     let lifetimes = Lifetimes {

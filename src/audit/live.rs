@@ -171,7 +171,6 @@ impl Pager<'_> {
         }
         Ok(())
     }
-
 }
 
 /// GET one missed object; what exists is added to the scan's lookups.

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
-use kube::Client;
 use serde_json::Value;
 
 use super::reports::{MANAGED_BY, ReportApi, same_findings};
@@ -36,12 +36,14 @@ pub enum PublishError {
     Failed(String),
 }
 
-/// Make the cluster's reports named `name` equal `desired` (by namespace).
+/// Make the cluster's reports named `name` equal `desired` (by namespace),
+/// each owned by `owner` (an owner reference) when given.
 pub async fn publish(
     client: &Client,
     api: ReportApi,
     name: &str,
     desired: &BTreeMap<String, Value>,
+    owner: Option<&Value>,
 ) -> Result<Published, PublishError> {
     let (group, version, kind, plural) = api.resource();
     let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
@@ -67,7 +69,11 @@ pub async fn publish(
             continue;
         }
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
-        match api.patch(name, &params, &Patch::Apply(report)).await {
+        let mut report = report.clone();
+        if let Some(owner) = owner {
+            report["metadata"]["ownerReferences"] = serde_json::json!([owner]);
+        }
+        match api.patch(name, &params, &Patch::Apply(&report)).await {
             Ok(_) => done.written += 1,
             Err(e) => done.failed.push(format!("writing {kind} {namespace}/{name}: {e}")),
         }
@@ -81,4 +87,18 @@ pub async fn publish(
         }
     }
     Ok(done)
+}
+
+/// An owner reference to the ValidatingWebhookConfiguration `name`: the
+/// garbage collector deletes the reports when it goes (`helm uninstall`).
+pub async fn webhook_owner(client: &Client, name: &str) -> Result<Value, kube::Error> {
+    let api: Api<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration> =
+        Api::all(client.clone());
+    let configuration = api.get(name).await?;
+    Ok(serde_json::json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "name": name,
+        "uid": configuration.metadata.uid.unwrap_or_default(),
+    }))
 }

@@ -32,6 +32,8 @@ pub struct AuditConfig {
     pub reports: Option<ReportApi>,
     /// The reports' name.
     pub report_name: String,
+    /// A ValidatingWebhookConfiguration that owns the reports (deleted with it).
+    pub report_owner: Option<String>,
     /// The Lease: (namespace, name); `None` runs without one (one replica).
     pub lease: Option<(String, String)>,
     /// This replica's identity in the Lease.
@@ -47,6 +49,7 @@ pub fn spawn(
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        metrics.audit.set_interval(config.interval.as_secs_f64());
         let (leader, lease_task) = match &config.lease {
             Some((namespace, name)) => match lease(&client, namespace, name, &config.identity).await {
                 Ok((leader, task)) => (leader, Some(task)),
@@ -86,7 +89,8 @@ async fn lease(
     Ok(manager.watch().await)
 }
 
-type LeaseTask = tokio::task::JoinHandle<Result<kube_lease_manager::LeaseManager, kube_lease_manager::LeaseManagerError>>;
+type LeaseTask =
+    tokio::task::JoinHandle<Result<kube_lease_manager::LeaseManager, kube_lease_manager::LeaseManagerError>>;
 
 struct Audit {
     client: Client,
@@ -125,8 +129,7 @@ impl Audit {
                     );
                     self.metrics.audit.record_pass(&outcome, seconds, crate::app::now_unix());
                     if let Some(api) = self.config.reports {
-                        let desired =
-                            reports::build(&outcome, api, &self.config.report_name, crate::app::now_unix());
+                        let desired = reports::build(&outcome, api, &self.config.report_name, crate::app::now_unix());
                         self.publish(api, &desired, &mut warned_missing_api).await;
                     }
                 }
@@ -147,8 +150,23 @@ impl Audit {
         }
     }
 
-    async fn publish(&self, api: ReportApi, desired: &std::collections::BTreeMap<String, serde_json::Value>, warned: &mut bool) {
-        match publish::publish(&self.client, api, &self.config.report_name, desired).await {
+    async fn publish(
+        &self,
+        api: ReportApi,
+        desired: &std::collections::BTreeMap<String, serde_json::Value>,
+        warned: &mut bool,
+    ) {
+        let owner = match &self.config.report_owner {
+            Some(name) => match publish::webhook_owner(&self.client, name).await {
+                Ok(owner) => Some(owner),
+                Err(e) => {
+                    tracing::warn!(configuration = %name, error = %e, "Audit reports written without an owner: they outlive an uninstall");
+                    None
+                }
+            },
+            None => None,
+        };
+        match publish::publish(&self.client, api, &self.config.report_name, desired, owner.as_ref()).await {
             Ok(done) => {
                 self.metrics.audit.record_reports("written", done.written);
                 self.metrics.audit.record_reports("unchanged", done.unchanged);
@@ -157,7 +175,12 @@ impl Audit {
                 for reason in &done.failed {
                     tracing::warn!(%reason, "Audit report not written");
                 }
-                tracing::debug!(written = done.written, unchanged = done.unchanged, deleted = done.deleted, "Audit reports");
+                tracing::debug!(
+                    written = done.written,
+                    unchanged = done.unchanged,
+                    deleted = done.deleted,
+                    "Audit reports"
+                );
             }
             Err(PublishError::NotInstalled(api)) => {
                 if !*warned {

@@ -81,6 +81,10 @@ pub struct ServeAuditArgs {
     /// `metadata.name` of the report in each namespace.
     #[arg(long, env = "SECRETGATE_AUDIT_REPORT_NAME", value_name = "NAME", default_value = "secretgate")]
     pub audit_report_name: String,
+    /// A ValidatingWebhookConfiguration that owns the reports: when it is deleted (`helm
+    /// uninstall`), the garbage collector deletes them.
+    #[arg(long, env = "SECRETGATE_AUDIT_REPORT_OWNER", value_name = "NAME")]
+    pub audit_report_owner: Option<String>,
     /// The Lease (in --namespace) that lets one replica audit at a time.
     #[arg(long, env = "SECRETGATE_AUDIT_LEASE", value_name = "NAME", default_value = "secretgate-audit")]
     pub audit_lease: String,

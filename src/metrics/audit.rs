@@ -23,6 +23,7 @@ pub struct AuditMetrics {
     runs: IntCounterVec,
     reports: IntCounterVec,
     leader: IntGauge,
+    interval: Gauge,
 }
 
 impl AuditMetrics {
@@ -62,6 +63,8 @@ impl AuditMetrics {
             .expect("valid metric"),
             leader: IntGauge::new("secretgate_audit_leader", "1 while this replica holds the audit Lease.")
                 .expect("valid metric"),
+            interval: Gauge::new("secretgate_audit_interval_seconds", "The audit's interval (--audit-interval).")
+                .expect("valid metric"),
         };
         for collector in [
             Box::new(metrics.findings.clone()) as Box<dyn prometheus::core::Collector>,
@@ -72,6 +75,7 @@ impl AuditMetrics {
             Box::new(metrics.runs.clone()),
             Box::new(metrics.reports.clone()),
             Box::new(metrics.leader.clone()),
+            Box::new(metrics.interval.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
@@ -99,6 +103,11 @@ impl AuditMetrics {
         self.duration.set(seconds);
         self.last_success.set(finished_unix as f64);
         self.runs.with_label_values(&["success"]).inc();
+    }
+
+    /// The interval the audit runs at.
+    pub fn set_interval(&self, seconds: f64) {
+        self.interval.set(seconds);
     }
 
     /// Count a pass that did not complete (`failure` or `cancelled`).

@@ -75,9 +75,23 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{/* Namespaces the webhooks skip by name: the release namespace, skipNamespaces, extraSkipNamespaces. */}}
+{{- define "secretgate.skippedNamespaces" -}}
+{{- concat (list .Release.Namespace) (.Values.webhook.skipNamespaces | default list) (.Values.webhook.extraSkipNamespaces | default list) | uniq | toJson -}}
+{{- end -}}
+
+{{/* Namespaces the audit leaves out: audit.skipNamespaces, or (null) what the webhooks skip. */}}
+{{- define "secretgate.auditSkippedNamespaces" -}}
+{{- if kindIs "slice" .Values.audit.skipNamespaces -}}
+{{- .Values.audit.skipNamespaces | toJson -}}
+{{- else -}}
+{{- include "secretgate.skippedNamespaces" . -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Namespaces never sent to the webhooks, the opt-out label, and extra expressions. */}}
 {{- define "secretgate.namespaceSelector" -}}
-{{- $skip := concat (list .Release.Namespace) (.Values.webhook.skipNamespaces | default list) (.Values.webhook.extraSkipNamespaces | default list) | uniq -}}
+{{- $skip := include "secretgate.skippedNamespaces" . | fromJsonArray -}}
 {{- $expressions := list (dict "key" "kubernetes.io/metadata.name" "operator" "NotIn" "values" $skip) (dict "key" "secretgate.io/ignore" "operator" "NotIn" "values" (list "true")) -}}
 {{- $expressions = concat $expressions (.Values.webhook.namespaceSelectorExpressions | default list) -}}
 {{- dict "matchExpressions" $expressions | toYaml -}}
@@ -112,4 +126,21 @@ namespaceSelector:
 objectSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- end -}}
+
+{{/* The background audit's flags of `secretgate serve` (also printed by NOTES.txt for an external server). */}}
+{{- define "secretgate.auditArgs" -}}
+{{- $fullname := include "secretgate.fullname" . -}}
+{{- if .Values.audit.enabled -}}
+- --audit-interval={{ .Values.audit.interval }}
+- --audit-rate={{ int .Values.audit.ratePerSecond }}
+- --audit-page-size={{ int .Values.audit.pageSize }}
+- --audit-reports={{ .Values.audit.reports }}
+- --audit-report-name={{ $fullname }}
+- --audit-report-owner={{ $fullname }}
+- --audit-lease={{ $fullname }}-audit
+- --audit-skip-namespace={{ include "secretgate.auditSkippedNamespaces" . | fromJsonArray | join "," }}
+{{- else -}}
+- --audit-interval=0
+{{- end -}}
 {{- end -}}
