@@ -128,3 +128,30 @@ if not os.path.exists(scale_path):
                           "imagePullSecrets": [{"name": "regcred"}]})
     with open(scale_path, "w") as f:
         json.dump({"apiVersion": "v1", "kind": "List", "items": items}, f, separators=(",", ":"))
+
+# The audit's scale: 10k Pods and 1000 Deployments over the 100k Secrets of scale.json
+# (10 Pods per namespace; one Pod in a hundred names a Secret that does not exist).
+audit_path = os.path.join(work, "audit-workloads.json")
+if not os.path.exists(audit_path):
+    items = []
+    for n in range(1000):
+        ns = f"tenant-{n:04d}"
+        for p in range(10):
+            app = f"app-{(n + p) % 100:03d}"
+            missing = (n * 10 + p) % 100 == 0
+            secret = f"{app}-gone" if missing else f"{app}-credentials"
+            items.append({"apiVersion": "v1", "kind": "Pod",
+                          "metadata": {"name": f"{app}-{p}", "namespace": ns, "labels": {"app": app}},
+                          "spec": {"serviceAccountName": f"sa-{p:02d}",
+                                   "containers": [{"name": "app", "image": "registry.example/app:1",
+                                                   "env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}}],
+                                                   "volumeMounts": [{"name": "creds", "mountPath": "/creds"}]}],
+                                   "volumes": [{"name": "creds", "secret": {"secretName": f"{app}-credentials"}}]}})
+        items.append({"apiVersion": "apps/v1", "kind": "Deployment",
+                      "metadata": {"name": "web", "namespace": ns},
+                      "spec": {"selector": {"matchLabels": {"app": "web"}},
+                               "template": {"metadata": {"labels": {"app": "web"}},
+                                            "spec": {"containers": [{"name": "web", "image": "registry.example/web:1",
+                                                                     "envFrom": [{"secretRef": {"name": "app-000-credentials"}}]}]}}}})
+    with open(audit_path, "w") as f:
+        json.dump({"apiVersion": "v1", "kind": "List", "items": items}, f, separators=(",", ":"))

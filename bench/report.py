@@ -42,7 +42,8 @@ def cell(scenario, proto, target):
         "runs": runs, "non_200": sum(sum(r["non_200"].values()) for r in runs)}
 
 
-results = {"cells": {}, "idle": load("idle.json"), "loaded": load("loaded.json"), "scale": load("scale.json")}
+results = {"cells": {}, "idle": load("idle.json"), "loaded": load("loaded.json"), "scale": load("scale.json"),
+           "audit": load("audit.json")}
 for s in SCENARIOS:
     for p in PROTOS:
         results["cells"][f"{s}/{p}"] = {t: cell(s, p, t) for t in ["null", "secretgate"]}
@@ -69,12 +70,16 @@ for key, c in results["cells"].items():
 sc = results["scale"]
 rss_mib = sc["rss_kib"] / 1024
 verdicts.append(("RSS with 100k Secrets + 20k SAs", rss_mib <= 64, f"{rss_mib:.1f} MiB (target ≤ 64 MiB; high-water {sc['hwm_kib'] / 1024:.1f} MiB)"))
+au = results["audit"]
+verdicts.append(("audit peak RSS inside the chart's 256 MiB limit", au["max_rss_kib"] / 1024 <= 256,
+                 f"{au['max_rss_kib'] / 1024:.1f} MiB in {au['seconds']:.1f} s"))
 verdicts.append(("ready with that snapshot", sc["ready_ms"] <= 2000, f"{sc['ready_ms']} ms (target ≤ 2000 ms)"))
 lines += ["", "| memory and start-up | value |", "|---|---:|",
           f"| RSS idle, example snapshot | {results['idle']['idle_rss_kib'] / 1024:.1f} MiB (null webhook {results['idle']['null_idle_rss_kib'] / 1024:.1f} MiB) |",
           f"| RSS after the load runs | {results['loaded']['loaded_rss_kib'] / 1024:.1f} MiB |",
           f"| RSS with 100k Secrets (5 keys each) + 20k ServiceAccounts | {rss_mib:.1f} MiB (high-water {sc['hwm_kib'] / 1024:.1f} MiB) |",
           f"| start to ready with that snapshot ({sc['snapshot_bytes'] / 1e6:.0f} MB of JSON) | {sc['ready_ms']} ms |",
+          f"| `secretgate audit` over that snapshot plus 10k Pods and 1000 Deployments | {results['audit']['seconds']:.1f} s, peak RSS {results['audit']['max_rss_kib'] / 1024:.1f} MiB ({results['audit']['findings']} findings) |",
           "", f"Machine: {cpu_model}, {os.cpu_count()} cores, Linux {platform.release()}, {results['machine']['rustc']}."]
 table = "\n".join(lines)
 non_200 = sum(c[t]["non_200"] for c in results["cells"].values() for t in c)

@@ -5,7 +5,8 @@
 # certificate, starts secretgate (on a snapshot) and the null webhook (same
 # TLS/HTTP stack, no policy), both pinned to CPU 0 with one tokio worker,
 # drives them alternately from CPU 1 with oha, then measures memory and
-# start-up with 100k Secrets and 20k ServiceAccounts. Writes
+# start-up with 100k Secrets and 20k ServiceAccounts, and the audit's time and
+# peak RSS over those plus 10k Pods and 1000 Deployments. Writes
 # bench/results/{results.json,chart.png} and the table in BENCHMARKS.md.
 #
 # BENCH_DURATION (s, default 10), BENCH_ROUNDS (default 2), BENCH_WARMUP (s, default 2)
@@ -82,6 +83,13 @@ sleep 2
 echo "{\"ready_ms\": $(( (ready - start) / 1000000 )), \"rss_kib\": $(rss_kib $SCALE_PID), \"hwm_kib\": $(awk '/^VmHWM/ {print $2}' /proc/$SCALE_PID/status), \"secrets\": 100000, \"service_accounts\": 20000, \"snapshot_bytes\": $(stat -c %s "$WORK/scale.json")}" > "$RAW/scale.json"
 curl -s http://127.0.0.1:28080/metrics | grep '^secretgate_cluster_objects' >&2
 cleanup; PIDS=()
+
+log "audit over 100k Secrets, 20k ServiceAccounts, 10k Pods and 1000 Deployments"
+/usr/bin/time -f '%e %M' -o "$WORK/audit.time" "${SERVER_CPU[@]}" "$SG" audit --cluster "$WORK/scale.json" \
+  --cluster "$WORK/audit-workloads.json" -o json > "$WORK/audit-out.json" 2>"$WORK/audit.err" || [ $? = 1 ]
+read -r audit_s audit_kib < "$WORK/audit.time"
+echo "{\"seconds\": $audit_s, \"max_rss_kib\": $audit_kib, \"findings\": $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["findings"]))' "$WORK/audit-out.json")}" > "$RAW/audit.json"
+tail -n 1 "$WORK/audit.err" >&2
 
 log "report"
 "$VENV/bin/python" bench/report.py "$RAW" "$OUT" BENCHMARKS.md

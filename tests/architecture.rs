@@ -1,7 +1,9 @@
 //! The layering rules of the codebase, checked on the source text:
 //! - `src/policy` is pure: no I/O, no async, no logging, no clock, and it
 //!   reaches no other module of the crate;
-//! - `src/admission` knows no HTTP.
+//! - `src/admission` knows no HTTP;
+//! - the audit's pass, objects and reports (`src/audit/{scan,object,reports,output}`)
+//!   do no I/O: its sources and publisher do.
 
 use std::path::{Path, PathBuf};
 
@@ -78,6 +80,26 @@ fn policy_core_is_pure() {
 fn admission_knows_no_http() {
     let found = violations("admission", &["axum", "hyper", "http::", "crate::server", "StatusCode"]);
     assert!(found.is_empty(), "the admission adapter must not know HTTP:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_audit_pass_and_its_reports_are_pure() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/audit");
+    let forbidden =
+        ["tokio", "kube::", "std::fs", "std::net", "SystemTime", "Instant", "async ", ".await", "tracing::"];
+    let mut found = Vec::new();
+    for file in ["scan.rs", "scan/tests.rs", "object.rs", "reports.rs", "output.rs"] {
+        let text = std::fs::read_to_string(src.join(file)).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            found.extend(forbidden.iter().filter(|f| code.contains(*f)).map(|f| format!("{file}:{}: {f}", n + 1)));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the audit pass must stay pure (I/O lives in files, live, publish, runner):\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]

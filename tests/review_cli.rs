@@ -142,7 +142,7 @@ fn help_keeps_global_flags_apart_and_listen_suggests_an_ip() {
 #[test]
 fn the_readme_documents_every_flag_of_every_subcommand() {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    for sub in ["serve", "review", "test", "probe", "certs"] {
+    for sub in ["serve", "review", "test", "probe", "certs", "audit"] {
         let out = secretgate(&[sub, "--help"], b"");
         let help = String::from_utf8_lossy(&out.stdout);
         let flags: Vec<&str> = help
