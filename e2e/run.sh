@@ -96,7 +96,7 @@ run_scenario p "helm test's probe, with the test hook's RBAC: dry runs denied or
 run_scenario n "a release whose server never starts blocks nothing; ready, it enforces; uninstall --no-hooks leaves nothing"
 run_scenario o "deleting the release namespace leaves nothing that refuses a write (server running, and stopped)"
 run_scenario q "certificate files: the caBundle from --webhook-ca-file; 8 rotations during 200 dry runs, no failure"
-run_scenario r "two replicas starting together on an empty CA Secret agree on one CA; both serve certificates the caBundle trusts"
+run_scenario r "two replicas starting together on an empty CA Secret agree on one CA; both serve certificates the caBundle trusts; one audits, the other takes the Lease when it dies"
 run_scenario l "the managed CA and serving certificate rotate during 75 s of server-side dry runs: no failure"
 run_scenario s "the audit: problems planted before the install appear in the PolicyReport; a fix removes its result; metrics agree"
 run_scenario k "failurePolicy with secretgate stopped; nothing left after helm uninstall"

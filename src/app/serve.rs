@@ -336,8 +336,15 @@ fn audit_config(args: ServeAuditArgs, namespace: Option<String>, live: bool) -> 
         report_name: args.audit_report_name,
         report_owner: args.audit_report_owner,
         lease: namespace.map(|ns| (ns, args.audit_lease)),
-        identity: host_name(),
+        identity: lease_identity(),
     })
+}
+
+/// Who holds the audit Lease: unique per process (two servers on one host, or a
+/// restarted Pod, are different holders), readable in `kubectl get lease -o yaml`.
+fn lease_identity() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    format!("{}-{}-{nanos:08x}", host_name(), std::process::id())
 }
 
 /// The lifecycle flags as a [`RegistrationConfig`], if any is set.
