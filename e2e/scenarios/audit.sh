@@ -62,6 +62,21 @@ scenario_s() {
   json_check "$RUN/logs/s-report.json" 'o["summary"]["fail"] == 2 and o["summary"]["warn"] == 4' "summary"
   json_check "$RUN/logs/s-report.json" 'o["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "secretgate"' "labels"
 
+  # `secretgate audit` against the live cluster finds the same, and exits 1 (a rule denies)
+  local rc=0
+  KUBECONFIG="$RUN/admin.kubeconfig" "$SECRETGATE" audit --namespace e2e-audit -o json \
+    > "$RUN/logs/s-cli.json" 2> "$RUN/logs/s-cli.err" || rc=$?
+  [ "$rc" = 1 ] || fail "secretgate audit exited $rc: $(cat "$RUN/logs/s-cli.err")"
+  python3 - "$RUN/logs/s-report.json" "$RUN/logs/s-cli.json" <<'PY' || fail "the CLI and the server's report disagree"
+import json, sys
+report, cli = (json.load(open(p)) for p in sys.argv[1:3])
+served = sorted((r["resources"][0]["kind"], r["resources"][0]["name"], r["rule"], r["properties"]["action"]) for r in report["results"])
+listed = sorted((f["kind"], f["name"], f["rule"], f["action"]) for f in cli["findings"])
+print("report:", served, "\ncli:   ", listed, file=sys.stderr)
+sys.exit(0 if served == listed else 1)
+PY
+  if grep -q 'e2e-audit-value' "$RUN/logs/s-cli.json" "$RUN/logs/s-cli.err"; then fail "a Secret value in the CLI's output"; fi
+
   # the metrics say the same (the replica holding the Lease exports them)
   [ "$(metric_value secretgate_audit_leader)" = 1 ] || fail "this replica does not hold the audit Lease"
   kc get lease "$SG_NAME-audit" -n "$RELEASE_NS" -o jsonpath='{.spec.holderIdentity}' | grep -q . || fail "no Lease holder"

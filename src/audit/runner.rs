@@ -1,7 +1,8 @@
 //! The server's background audit: a pass every interval, by the one replica
 //! that holds the audit Lease (kube-lease-manager: server-side apply on a
 //! `coordination.k8s.io` Lease; another replica takes over when the holder
-//! stops renewing), paced by the listing rate, then reports and metrics.
+//! stops renewing), spread over up to half the interval at no more than the
+//! listing rate, then reports and metrics.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -104,6 +105,7 @@ struct Audit {
 impl Audit {
     async fn run(mut self) {
         let mut warned_missing_api = false;
+        let mut last_total: Option<u64> = None;
         loop {
             // wait to lead (or to stop)
             while !*self.leader.borrow_and_update() {
@@ -118,9 +120,11 @@ impl Audit {
             tracing::info!(interval = ?self.config.interval, "Audit pass starting");
             let mut scan = Scan::new(self.settings.clone(), Inventory::default(), crate::app::now_unix());
             let mut observer = Watching { leader: self.leader.clone(), shutdown: self.shutdown.clone() };
-            match live::scan_cluster(&self.client, &mut scan, &self.config.listing, &mut observer).await {
+            let listing = Listing { rate: Some(spread_rate(&self.config, last_total)), ..self.config.listing.clone() };
+            match live::scan_cluster(&self.client, &mut scan, &listing, &mut observer).await {
                 Ok(()) => {
                     let outcome = scan.finish();
+                    last_total = Some(listed_total(&outcome));
                     let seconds = started.elapsed().as_secs_f64();
                     tracing::info!(
                         summary = %super::output::summary_line(&outcome),
@@ -196,6 +200,29 @@ impl Audit {
     }
 }
 
+/// The slowest pace that ends a pass within half the interval, judged by the
+/// last pass's size, and never more than `--audit-rate` (the first pass, with
+/// nothing to judge by, runs at it); at least [`MIN_RATE`] objects per second.
+pub fn spread_rate(config: &AuditConfig, last_total: Option<u64>) -> f64 {
+    let ceiling = config.listing.rate.unwrap_or(f64::INFINITY);
+    match last_total {
+        None => ceiling,
+        Some(total) => {
+            let half = (config.interval.as_secs_f64() / 2.0).max(1.0);
+            (total as f64 / half).max(MIN_RATE).min(ceiling)
+        }
+    }
+}
+
+/// Objects per second below which a pass is not slowed further.
+pub const MIN_RATE: f64 = 50.0;
+
+/// Objects a pass listed (ServiceAccounts are listed but not counted as checked:
+/// close enough for pacing).
+fn listed_total(outcome: &super::scan::Outcome) -> u64 {
+    outcome.scanned.values().sum()
+}
+
 /// Calls a pass off when the Lease is lost or the server stops.
 struct Watching {
     leader: watch::Receiver<bool>,
@@ -209,5 +236,35 @@ impl Observer for Watching {
 
     fn cancelled(&self) -> bool {
         !*self.leader.borrow() || *self.shutdown.borrow()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(interval_s: u64, rate: f64) -> AuditConfig {
+        AuditConfig {
+            interval: Duration::from_secs(interval_s),
+            listing: Listing { page_size: 250, rate: Some(rate), namespace: None, skip: vec![] },
+            reports: None,
+            report_name: "secretgate".into(),
+            report_owner: None,
+            lease: None,
+            identity: "test".into(),
+        }
+    }
+
+    #[test]
+    fn a_pass_is_spread_over_half_the_interval_within_the_rate() {
+        let hourly = config(3600, 500.0);
+        assert_eq!(spread_rate(&hourly, None), 500.0, "the first pass runs at --audit-rate");
+        // 180k objects over 30 minutes: 100 per second
+        assert_eq!(spread_rate(&hourly, Some(180_000)), 100.0);
+        // a huge cluster is not listed faster than --audit-rate
+        assert_eq!(spread_rate(&hourly, Some(10_000_000)), 500.0);
+        // a small one is not crawled at a few objects per second
+        assert_eq!(spread_rate(&hourly, Some(100)), MIN_RATE);
+        assert_eq!(spread_rate(&config(2, 500.0), Some(20)), MIN_RATE);
     }
 }
