@@ -109,5 +109,13 @@ YAML
   kc delete pod drifted -n e2e-audit-2 --wait=false --grace-period=0 --force >/dev/null 2>&1
   eventually 30 "the report of a namespace with nothing left pruned" no_report e2e-audit-2
   kc delete namespace e2e-audit-2 --wait=false >/dev/null
+
+  # with --secret-view metadata no value reaches the process: the audit lists Secret
+  # metadata only, so the Secret rules and key checks drop out; references still resolve
+  SECRETGATE_FLAGS=(--secret-view=metadata); restart_secretgate
+  eventually 30 "the Secret rules gone from the report" no_result e2e-audit Secret api-token secret-hygiene
+  no_result e2e-audit Deployment web pod-secret-keys || fail "a key check with no keys known"
+  has_result e2e-audit Pod locked-out pod-mountable-secrets || fail "references are still checked"
+  SECRETGATE_FLAGS=(); restart_secretgate
   echo "audit passes: $(metric_value 'secretgate_audit_runs_total{outcome="success"}'), failures: $(metric_value 'secretgate_audit_runs_total{outcome="failure"}')" >&2
 }

@@ -64,6 +64,7 @@ async fn live_pass(
         rate: None,
         namespace: args.namespace.clone(),
         skip: args.skip_namespace.clone(),
+        secret_values: true,
     };
     live::scan_cluster(&client, &mut scan, &listing, progress).await.map_err(|e| e.to_string())?;
     Ok(scan.finish())

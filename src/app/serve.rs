@@ -304,7 +304,7 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
             },
             instance: reporting_instance.unwrap_or_else(host_name),
         }),
-        audit: audit_config(audit, audit_namespace, live),
+        audit: audit_config(audit, audit_namespace, live, secret_view == SecretViewArg::Keys),
         registration,
     })
 }
@@ -315,7 +315,12 @@ fn pod_namespace() -> Option<String> {
 }
 
 /// The background audit, unless it is off or the view is a snapshot.
-fn audit_config(args: ServeAuditArgs, namespace: Option<String>, live: bool) -> Option<AuditConfig> {
+fn audit_config(
+    args: ServeAuditArgs,
+    namespace: Option<String>,
+    live: bool,
+    secret_values: bool,
+) -> Option<AuditConfig> {
     if args.audit_interval.is_zero() || !live {
         return None;
     }
@@ -331,6 +336,7 @@ fn audit_config(args: ServeAuditArgs, namespace: Option<String>, live: bool) -> 
             rate: Some(f64::from(args.audit_rate)),
             namespace: None,
             skip: args.audit_skip_namespace,
+            secret_values,
         },
         reports,
         report_name: args.audit_report_name,

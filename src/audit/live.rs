@@ -31,6 +31,10 @@ pub struct Listing {
     pub namespace: Option<String>,
     /// Namespaces left out.
     pub skip: Vec<String>,
+    /// Whether Secrets are listed whole (their rules run) or as metadata only
+    /// (`--secret-view metadata`: no value reaches the process; the Secret
+    /// rules and key-level Pod checks are left out).
+    pub secret_values: bool,
 }
 
 /// Why a live pass stopped.
@@ -63,16 +67,21 @@ pub async fn scan_cluster(
 ) -> Result<(), Stopped> {
     let mut pager = Pager { client, listing, observer, started: Instant::now(), listed: 0 };
     pager.each::<ServiceAccount>("ServiceAccount", |scan, sa| scan.remember_service_account(&sa), scan).await?;
-    pager
-        .each::<Secret>(
-            "Secret",
-            |scan, secret| {
-                scan.remember_secret(&secret);
-                scan.scan(&Object::Secret(Box::new(secret)));
-            },
-            scan,
-        )
-        .await?;
+    if listing.secret_values {
+        pager
+            .each::<Secret>(
+                "Secret",
+                |scan, secret| {
+                    scan.remember_secret(&secret);
+                    scan.scan(&Object::Secret(Box::new(secret)));
+                },
+                scan,
+            )
+            .await?;
+    } else {
+        // no value may reach the process: summaries from metadata, no Secret rules
+        pager.secret_metadata(scan).await?;
+    }
     let mut pending: Vec<(Object, BTreeSet<ObjectKey>)> = Vec::new();
     pager
         .each::<Pod>(
@@ -153,11 +162,53 @@ impl Pager<'_> {
             if token.is_none() {
                 return Ok(());
             }
-            // no more than `rate` objects per second
-            if let Some(rate) = self.listing.rate.filter(|r| *r > 0.0) {
-                let due = self.started + Duration::from_secs_f64(self.listed as f64 / rate);
-                tokio::time::sleep_until(due.into()).await;
+            self.pace().await;
+        }
+    }
+
+    /// Wait so that no more than `rate` objects per second are listed.
+    fn pace(&self) -> tokio::time::Sleep {
+        let due = match self.listing.rate.filter(|r| *r > 0.0) {
+            Some(rate) => self.started + Duration::from_secs_f64(self.listed as f64 / rate),
+            None => Instant::now(),
+        };
+        tokio::time::sleep_until(due.into())
+    }
+
+    /// List Secret metadata only, into the lookups.
+    async fn secret_metadata(&mut self, scan: &mut Scan) -> Result<(), Stopped> {
+        let api: Api<Secret> = match &self.listing.namespace {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        };
+        let mut token: Option<String> = None;
+        let mut count = 0u64;
+        loop {
+            if self.observer.cancelled() {
+                return Err(Stopped::Cancelled);
             }
+            let mut params = ListParams::default().limit(self.listing.page_size);
+            if let Some(token) = &token {
+                params = params.continue_token(token);
+            }
+            let page = api
+                .list_metadata(&params)
+                .await
+                .map_err(|e| Stopped::Failed(format!("listing Secret metadata: {e}")))?;
+            count += page.items.len() as u64;
+            for item in &page.items {
+                let namespace = item.metadata.namespace.as_deref().unwrap_or_default();
+                if !self.listing.skip.iter().any(|s| s == namespace) {
+                    scan.remember_secret_metadata(&item.metadata);
+                }
+            }
+            self.listed += page.items.len() as u64;
+            self.observer.listed("Secret", count);
+            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            if token.is_none() {
+                return Ok(());
+            }
+            self.pace().await;
         }
     }
 
@@ -165,7 +216,7 @@ impl Pager<'_> {
     async fn confirm(&mut self, scan: &mut Scan, pending: Vec<(Object, BTreeSet<ObjectKey>)>) -> Result<(), Stopped> {
         for (object, keys) in pending {
             for key in keys {
-                fetch(self.client, scan, &key).await?;
+                fetch(self.client, scan, &key, self.listing.secret_values).await?;
             }
             scan.scan(&object);
         }
@@ -174,13 +225,17 @@ impl Pager<'_> {
 }
 
 /// GET one missed object; what exists is added to the scan's lookups.
-async fn fetch(client: &Client, scan: &Scan, key: &ObjectKey) -> Result<(), Stopped> {
+async fn fetch(client: &Client, scan: &Scan, key: &ObjectKey, secret_values: bool) -> Result<(), Stopped> {
     {
         let failed = |what: &str, e: kube::Error| Stopped::Failed(format!("confirming {what}: {e}"));
         match key {
             ObjectKey::Secret { namespace, name } => {
                 let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-                if let Some(secret) = api.get_opt(name).await.map_err(|e| failed("a Secret", e))? {
+                if !secret_values {
+                    if let Some(meta) = api.get_metadata_opt(name).await.map_err(|e| failed("a Secret", e))? {
+                        scan.remember_secret_metadata(&meta.metadata);
+                    }
+                } else if let Some(secret) = api.get_opt(name).await.map_err(|e| failed("a Secret", e))? {
                     scan.remember_secret(&secret);
                 }
             }

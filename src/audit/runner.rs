@@ -246,7 +246,7 @@ mod tests {
     fn config(interval_s: u64, rate: f64) -> AuditConfig {
         AuditConfig {
             interval: Duration::from_secs(interval_s),
-            listing: Listing { page_size: 250, rate: Some(rate), namespace: None, skip: vec![] },
+            listing: Listing { page_size: 250, rate: Some(rate), namespace: None, skip: vec![], secret_values: true },
             reports: None,
             report_name: "secretgate".into(),
             report_owner: None,

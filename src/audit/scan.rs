@@ -192,6 +192,12 @@ impl Scan {
         self.inventory.secrets.insert(namespace, name, SecretSummary::from_secret(secret));
     }
 
+    /// Add a Secret known by its metadata only (type and keys unknown).
+    pub fn remember_secret_metadata(&self, metadata: &ObjectMeta) {
+        let (namespace, name) = key_of(metadata);
+        self.inventory.secrets.insert(namespace, name, SecretSummary::from_metadata(metadata));
+    }
+
     /// Add a ServiceAccount to the lookups.
     pub fn remember_service_account(&self, sa: &ServiceAccount) {
         let (namespace, name) = key_of(&sa.metadata);
