@@ -87,7 +87,7 @@ cleanup; PIDS=()
 log "audit over 100k Secrets, 20k ServiceAccounts, 10k Pods and 1000 Deployments"
 /usr/bin/time -f '%e %M' -o "$WORK/audit.time" "${SERVER_CPU[@]}" "$SG" audit --cluster "$WORK/scale.json" \
   --cluster "$WORK/audit-workloads.json" -o json > "$WORK/audit-out.json" 2>"$WORK/audit.err" || [ $? = 1 ]
-read -r audit_s audit_kib < "$WORK/audit.time"
+read -r audit_s audit_kib < <(tail -n 1 "$WORK/audit.time")   # after time's "exited with status 1"
 echo "{\"seconds\": $audit_s, \"max_rss_kib\": $audit_kib, \"findings\": $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["findings"]))' "$WORK/audit-out.json")}" > "$RAW/audit.json"
 tail -n 1 "$WORK/audit.err" >&2
 

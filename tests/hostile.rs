@@ -643,3 +643,44 @@ async fn requests_wait_for_the_memory_budget_instead_of_failing() {
     still_serving(&server).await;
     server.running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_reviews_on_one_http2_connection_take_turns_for_the_budget() {
+    // the API server multiplexes its calls on one HTTP/2 connection: streams waiting
+    // for the memory budget must not hold the connection's window that the stream
+    // being read needs (with hyper's 1 MiB windows none of these was ever answered)
+    let server = start_snapshot_server(|cfg| cfg.max_in_flight_bytes = 4 * 1024 * 1024).await;
+    let data: serde_json::Map<String, Value> =
+        (0..12_000).map(|i| (format!("k{i}"), json!("YWFhYWFhYWFhYWFhYWFhYWFh"))).collect();
+    let body = review(
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "team-a"}, "data": data}),
+    );
+    assert!(body.len() > 400_000, "each share (six times the body) leaves room for one at a time");
+    let send = h2_connection(&server).await;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let send = send.clone();
+            let body = bytes::Bytes::from(body.clone());
+            tokio::spawn(async move {
+                let mut ready = send.ready().await.ok()?;
+                let request = http::Request::post("https://127.0.0.1/validate")
+                    .header("content-type", "application/json")
+                    .header("content-length", body.len())
+                    .body(())
+                    .unwrap();
+                let (response, mut stream) = ready.send_request(request, false).ok()?;
+                stream.send_data(body, true).ok()?;
+                let response = tokio::time::timeout(Duration::from_secs(60), response).await.ok()?.ok()?;
+                Some(response.status().as_u16())
+            })
+        })
+        .collect();
+    let mut statuses = std::collections::BTreeMap::new();
+    for task in tasks {
+        *statuses.entry(task.await.unwrap()).or_insert(0) += 1;
+    }
+    assert_eq!(statuses, [(Some(200), 12)].into(), "after {:?}", started.elapsed());
+    still_serving(&server).await;
+    server.running.shutdown().await;
+}

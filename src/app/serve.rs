@@ -500,7 +500,9 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         handshake_timeout: config.header_read_timeout,
         header_read_timeout: config.header_read_timeout,
         grace_period: config.shutdown_grace_period,
-        max_concurrent_streams: 256,
+        // with 128 KiB stream windows: at most 8 MiB of unread data per connection; the
+        // API server opens another connection beyond 64 requests in flight
+        max_concurrent_streams: 64,
         idle_timeout: config.idle_timeout,
         stall_timeout: config.stall_timeout,
         max_connections,

@@ -130,15 +130,30 @@ pub async fn serve(
     }
 }
 
+/// Bytes an HTTP/2 stream may send before its body is read (RFC 9113's initial
+/// window). The connection's window is this times the stream limit, plus one.
+pub const H2_STREAM_WINDOW: u32 = 128 * 1024;
+
 fn builder(transport: &Transport, limits: &ListenerLimits) -> Builder<TokioExecutor> {
     let mut builder = Builder::new(TokioExecutor::new());
     // request heads are timed by `Activity` (hyper's timer would also close
     // kept-alive connections after the header timeout, not the idle timeout)
     builder.http1().timer(TokioTimer::new()).header_read_timeout(None).keep_alive(true);
+    // HTTP/2 carries every request of a connection (the API server multiplexes its
+    // webhook calls): a stream waiting for its share of the memory budget does not
+    // read its body, and its unread data counts against the connection's window. With
+    // hyper's defaults (1 MiB for a stream and for the connection) one such stream
+    // stalled every other stream of the connection, the ones holding the budget
+    // included: no answer at all for 16 concurrent 1 MiB Secrets. A connection window
+    // that holds a full stream window for every stream, and one more, means waiting
+    // streams can never take the capacity that streams being read need.
+    let streams = limits.max_concurrent_streams;
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_concurrent_streams(streams)
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_STREAM_WINDOW.saturating_mul(streams.saturating_add(1)))
         .keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(10));
     match transport {
