@@ -465,12 +465,42 @@ fn rbac_grants_exactly_what_the_server_needs() {
     let spec = json!({"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["rel-secretgate-webhooks"], "verbs": ["get"]});
     let ca = json!({"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["rel-secretgate-ca"], "verbs": ["get", "update"]});
     let endpoints = json!({"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list"]});
+    // the audit: lists of what it checks, its Lease by name, the reports it writes
+    let audit = [
+        json!({"apiGroups": [""], "resources": ["pods", "replicationcontrollers"], "verbs": ["list"]}),
+        json!({"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"], "verbs": ["list"]}),
+        json!({"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": ["list"]}),
+        json!({"apiGroups": ["wgpolicyk8s.io"], "resources": ["policyreports"], "verbs": ["list", "get", "create", "patch", "delete"]}),
+    ];
+    let lease = [
+        json!({"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]}),
+        json!({"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["rel-secretgate-audit"], "verbs": ["get", "patch", "update"]}),
+    ];
     let docs = render(&[]);
-    assert_eq!(one(&docs, "ClusterRole")["rules"], json!([read, events, registration, namespace]));
-    assert_eq!(one(&docs, "Role")["rules"], json!([spec, ca, endpoints]));
+    let mut cluster_rules = vec![read.clone(), events, registration.clone(), namespace.clone()];
+    cluster_rules.extend(audit.iter().cloned());
+    assert_eq!(one(&docs, "ClusterRole")["rules"], json!(cluster_rules));
+    assert_eq!(one(&docs, "Role")["rules"], json!([spec, ca, lease[0], lease[1], endpoints]));
     assert_eq!(arg(&docs, "--events").unwrap(), "on");
+    assert_eq!(arg(&docs, "--audit-lease").unwrap(), "rel-secretgate-audit", "the Lease the Role names");
+    assert_eq!(arg(&docs, "--audit-report-owner").unwrap(), "rel-secretgate", "the configuration helm deletes");
+    let docs = render(&["audit.reports=openreports"]);
+    let rules = one(&docs, "ClusterRole")["rules"].to_string();
+    assert!(rules.contains("openreports.io") && !rules.contains("wgpolicyk8s.io"), "{rules}");
+    let docs = render(&["audit.reports=off"]);
+    let rules = one(&docs, "ClusterRole")["rules"].to_string();
+    assert!(
+        !rules.contains("openreports.io") && !rules.contains("wgpolicyk8s.io") && rules.contains("pods"),
+        "{rules}"
+    );
     for view in ["keys", "metadata"] {
-        let docs = render(&[&format!("secretView={view}"), "events.enabled=false", "tls.mode=certManager"]);
+        let docs = render(&[
+            &format!("secretView={view}"),
+            "events.enabled=false",
+            "tls.mode=certManager",
+            "audit.enabled=false",
+        ]);
+        assert_eq!(arg(&docs, "--audit-interval").unwrap(), "0", "{view}");
         assert_eq!(arg(&docs, "--secret-view").unwrap(), view);
         assert_eq!(one(&docs, "ClusterRole")["rules"], json!([read, registration, namespace]), "{view}");
         assert_eq!(one(&docs, "Role")["rules"], json!([spec, endpoints]), "{view}: no CA Secret to write");
@@ -543,7 +573,13 @@ fn monitoring_follows_the_crds_and_alerts_use_real_metrics() {
     assert_eq!(endpoint["relabelings"][0]["action"], "labeldrop");
     let rules = one(&docs, "PrometheusRule")["spec"]["groups"][0]["rules"].as_array().unwrap().clone();
     let alerts: Vec<&str> = rules.iter().map(|r| r["alert"].as_str().unwrap()).collect();
-    for want in ["SecretgateWebhookFailingOpen", "SecretgateCertificateExpiresSoon", "SecretgateLifecycleErrors"] {
+    for want in [
+        "SecretgateWebhookFailingOpen",
+        "SecretgateCertificateExpiresSoon",
+        "SecretgateLifecycleErrors",
+        "SecretgateTLSSecretsExpiring",
+        "SecretgateAuditStale",
+    ] {
         assert!(alerts.contains(&want), "{alerts:?}");
     }
     let metrics = secretgate::metrics::Metrics::new();
@@ -558,6 +594,9 @@ fn monitoring_follows_the_crds_and_alerts_use_real_metrics() {
         unknown: 0,
     };
     metrics.record(&summary, 0.001);
+    // the audit's series exist once a pass completed (and only in the Lease holder)
+    metrics.audit.record_pass(&secretgate::audit::scan::Outcome::default(), 1.0, 0);
+    metrics.audit.set_interval(3600.0);
     let exported = metrics.render();
     for rule in &rules {
         let expr = rule["expr"].as_str().unwrap();
