@@ -231,3 +231,18 @@ fn unusable_snapshots_exit_2_naming_the_object() {
     assert!(err.contains("bad.yaml") && err.contains("Pod p"), "{err}");
     assert!(!err.contains(VALUE), "{err}");
 }
+
+#[test]
+fn a_json_stream_of_several_documents_is_checked_once() {
+    // JSON is YAML: `{...}\n---\n{...}` fails as JSON after the first object and is read again
+    let dir = tempfile::tempdir().unwrap();
+    let pod = |name: &str| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "x"},
+            "spec": {"containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "v", "secret": {"secretName": "gone"}}]}})
+    };
+    std::fs::write(dir.path().join("s.json"), format!("{}\n---\n{}\n", pod("a"), pod("b"))).unwrap();
+    let (_, report, _) = json_audit(dir.path(), &[]);
+    let names: Vec<String> = findings(&report).into_iter().map(|f| f.0).collect();
+    assert_eq!(names, ["Pod x/a", "Pod x/b"], "{report}");
+    assert_eq!(report["summary"]["scanned"]["Pod"], 2);
+}

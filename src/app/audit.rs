@@ -66,7 +66,9 @@ async fn live_pass(
         skip: args.skip_namespace.clone(),
         secret_values: true,
     };
-    live::scan_cluster(&client, &mut scan, &listing, progress).await.map_err(|e| e.to_string())?;
+    live::scan_cluster(&client, &mut scan, &listing, progress, &live::Counts::new())
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(scan.finish())
 }
 

@@ -147,7 +147,7 @@ impl Running {
             let _ = tokio::time::timeout(Duration::from_secs(5), lifecycle).await;
         }
         if let Some(audit) = self.audit {
-            // releases the audit Lease, so another replica takes over at once
+            // releases the audit Lease, so another replica can take it over
             let _ = tokio::time::timeout(Duration::from_secs(2), audit).await;
         }
         let _ = self.webhook.await;

@@ -94,7 +94,19 @@ thread_local! {
     static SINK: RefCell<Option<Sink>> = RefCell::new(None);
 }
 
+thread_local! {
+    /// Objects handed on so far in this file, and how many of them a retry
+    /// skips: a JSON parse that fails after some objects (a `{...}\n---\n{...}`
+    /// stream) is read again as YAML, which must not check them twice.
+    static EMITTED: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+}
+
 fn emit(value: Value) -> Result<(), String> {
+    let (emitted, skip) = EMITTED.get();
+    EMITTED.set((emitted + 1, skip));
+    if emitted < skip {
+        return Ok(());
+    }
     SINK.with_borrow_mut(|sink| match sink {
         Some(sink) => sink(value),
         None => Ok(()),
@@ -103,12 +115,15 @@ fn emit(value: Value) -> Result<(), String> {
 
 /// Read every document of `text`, handing each object to the sink.
 fn stream(text: &str) -> Result<(), String> {
+    EMITTED.set((0, 0));
     if text.trim_start().starts_with(['{', '[']) {
         match serde_json::from_str::<Streamed>(text) {
             Ok(_) => return Ok(()),
             Err(e) if e.is_data() => return Err(crate::documents::redact_quoted(&e.to_string())),
-            // JSON is YAML: `{...}\n---\n{...}` is a valid multi-document stream
+            // JSON is YAML: `{...}\n---\n{...}` is a valid multi-document stream;
+            // what the JSON pass already checked is skipped
             Err(json) => {
+                EMITTED.set((0, EMITTED.get().0));
                 return read_yaml(text).map_err(|_| crate::documents::json_error(&json).to_string());
             }
         }

@@ -58,143 +58,153 @@ pub trait Observer: Send {
     }
 }
 
-/// Run a whole pass against the live cluster.
+/// Objects per list request for Secrets at most: a Secret may be 1 MiB (Helm
+/// keeps releases in them), and a page is held whole while it is read.
+pub const SECRET_PAGE_MAX: u32 = 50;
+
+/// A kind's list is paced to end within this long: the API server keeps a
+/// continue token for about 5 minutes (etcd compaction), then answers 410.
+pub const LIST_WITHIN: Duration = Duration::from_secs(240);
+
+/// Objects listed per kind in a pass (the next pass paces by them).
+pub type Counts = std::collections::BTreeMap<String, u64>;
+
+/// An object waiting for the GETs that confirm its misses.
+type Pending = (Object, BTreeSet<ObjectKey>);
+
+/// Run a whole pass against the live cluster. `last` holds the counts per
+/// kind of the previous pass (none for the first): a kind is never listed so
+/// slowly that its continue token could expire.
 pub async fn scan_cluster(
     client: &Client,
     scan: &mut Scan,
     listing: &Listing,
     observer: &mut dyn Observer,
-) -> Result<(), Stopped> {
-    let mut pager = Pager { client, listing, observer, started: Instant::now(), listed: 0 };
-    pager.each::<ServiceAccount>("ServiceAccount", |scan, sa| scan.remember_service_account(&sa), scan).await?;
+    last: &Counts,
+) -> Result<Counts, Stopped> {
+    let mut pager =
+        Pager { client, listing, observer, last, counts: Counts::new(), pending: Vec::new(), absent: BTreeSet::new() };
+    pager.each::<ServiceAccount>("ServiceAccount", |scan, _, sa| scan.remember_service_account(&sa), scan).await?;
     if listing.secret_values {
-        pager
-            .each::<Secret>(
-                "Secret",
-                |scan, secret| {
-                    scan.remember_secret(&secret);
-                    scan.scan(&Object::Secret(Box::new(secret)));
-                },
-                scan,
-            )
-            .await?;
+        let each = |scan: &mut Scan, _: &mut Vec<Pending>, secret: Secret| {
+            scan.remember_secret(&secret);
+            scan.scan(&Object::Secret(Box::new(secret)));
+        };
+        pager.each::<Secret>("Secret", each, scan).await?;
     } else {
         // no value may reach the process: summaries from metadata, no Secret rules
         pager.secret_metadata(scan).await?;
     }
-    let mut pending: Vec<(Object, BTreeSet<ObjectKey>)> = Vec::new();
-    pager
-        .each::<Pod>(
-            "Pod",
-            |scan, pod| {
-                let object = Object::Pod(Box::new(pod));
-                let checked = scan.check(&object);
-                match checked.unresolved.is_empty() {
-                    true => scan.record(checked),
-                    false => pending.push((object, checked.unresolved)),
-                }
-            },
-            scan,
-        )
-        .await?;
-    pager.confirm(scan, std::mem::take(&mut pending)).await?;
+    fn checked(scan: &mut Scan, pending: &mut Vec<Pending>, object: Object) {
+        let checked = scan.check(&object);
+        match checked.unresolved.is_empty() {
+            true => scan.record(checked),
+            false => pending.push((object, checked.unresolved)),
+        }
+    }
+    pager.each::<Pod>("Pod", |scan, pending, pod| checked(scan, pending, Object::Pod(Box::new(pod))), scan).await?;
     if scan.checks_workloads() {
         macro_rules! workloads {
             ($($type:ty),*) => {$(
-                pager.each::<$type>(<$type as Workload>::KIND, |scan, w| {
-                    let object = Object::workload(w);
-                    let checked = scan.check(&object);
-                    match checked.unresolved.is_empty() {
-                        true => scan.record(checked),
-                        false => pending.push((object, checked.unresolved)),
-                    }
-                }, scan).await?;
-                pager.confirm(scan, std::mem::take(&mut pending)).await?;
+                pager.each::<$type>(<$type as Workload>::KIND, |scan, pending, w| checked(scan, pending, Object::workload(w)), scan).await?;
             )*};
         }
         workloads!(Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob);
     }
-    Ok(())
+    Ok(pager.counts)
 }
 
 struct Pager<'a> {
     client: &'a Client,
     listing: &'a Listing,
     observer: &'a mut dyn Observer,
-    started: Instant,
-    listed: u64,
+    last: &'a Counts,
+    counts: Counts,
+    /// Objects of the current page whose misses are confirmed after it.
+    pending: Vec<Pending>,
+    /// Misses confirmed absent in this pass (not asked again).
+    absent: BTreeSet<ObjectKey>,
 }
 
 impl Pager<'_> {
-    /// List every `K`, page by page, handing each to `each`.
-    async fn each<K>(&mut self, kind: &str, mut each: impl FnMut(&mut Scan, K), scan: &mut Scan) -> Result<(), Stopped>
+    fn api<K>(&self) -> Api<K>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
         K::DynamicType: Default,
     {
-        let api: Api<K> = match &self.listing.namespace {
+        match &self.listing.namespace {
             Some(ns) => Api::namespaced(self.client.clone(), ns),
             None => Api::all(self.client.clone()),
-        };
+        }
+    }
+
+    /// Objects per request for `kind`.
+    fn page_size(&self, kind: &str) -> u32 {
+        match kind {
+            "Secret" => self.listing.page_size.min(SECRET_PAGE_MAX),
+            _ => self.listing.page_size,
+        }
+    }
+
+    /// List every `K`, page by page, handing each to `each`; misses are
+    /// confirmed after each page.
+    async fn each<K>(
+        &mut self,
+        kind: &str,
+        mut each: impl FnMut(&mut Scan, &mut Vec<Pending>, K),
+        scan: &mut Scan,
+    ) -> Result<(), Stopped>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+        K::DynamicType: Default,
+    {
+        let api: Api<K> = self.api();
+        let started = Instant::now();
         let mut token: Option<String> = None;
         let mut count = 0u64;
         loop {
             if self.observer.cancelled() {
                 return Err(Stopped::Cancelled);
             }
-            let mut params = ListParams::default().limit(self.listing.page_size);
+            let mut params = ListParams::default().limit(self.page_size(kind));
             if let Some(token) = &token {
                 params = params.continue_token(token);
             }
-            let page = api.list(&params).await.map_err(|e| Stopped::Failed(format!("listing {kind}s: {e}")))?;
-            let n = page.items.len() as u64;
+            let page = api.list(&params).await.map_err(|e| listing_failed(kind, &e))?;
+            count += page.items.len() as u64;
             for item in page.items {
                 let namespace = item.meta().namespace.as_deref().unwrap_or_default();
                 if self.listing.skip.iter().any(|s| s == namespace) {
                     continue;
                 }
-                each(scan, item);
+                each(scan, &mut self.pending, item);
             }
-            count += n;
-            self.listed += n;
+            self.confirm(scan).await?;
             self.observer.listed(kind, count);
             token = page.metadata.continue_.filter(|t| !t.is_empty());
             if token.is_none() {
+                self.counts.insert(kind.to_string(), count);
                 return Ok(());
             }
-            self.pace().await;
+            self.pace(kind, started, count).await?;
         }
-    }
-
-    /// Wait so that no more than `rate` objects per second are listed.
-    fn pace(&self) -> tokio::time::Sleep {
-        let due = match self.listing.rate.filter(|r| *r > 0.0) {
-            Some(rate) => self.started + Duration::from_secs_f64(self.listed as f64 / rate),
-            None => Instant::now(),
-        };
-        tokio::time::sleep_until(due.into())
     }
 
     /// List Secret metadata only, into the lookups.
     async fn secret_metadata(&mut self, scan: &mut Scan) -> Result<(), Stopped> {
-        let api: Api<Secret> = match &self.listing.namespace {
-            Some(ns) => Api::namespaced(self.client.clone(), ns),
-            None => Api::all(self.client.clone()),
-        };
+        let api: Api<Secret> = self.api();
+        let started = Instant::now();
         let mut token: Option<String> = None;
         let mut count = 0u64;
         loop {
             if self.observer.cancelled() {
                 return Err(Stopped::Cancelled);
             }
-            let mut params = ListParams::default().limit(self.listing.page_size);
+            let mut params = ListParams::default().limit(self.page_size("Secret"));
             if let Some(token) = &token {
                 params = params.continue_token(token);
             }
-            let page = api
-                .list_metadata(&params)
-                .await
-                .map_err(|e| Stopped::Failed(format!("listing Secret metadata: {e}")))?;
+            let page = api.list_metadata(&params).await.map_err(|e| listing_failed("Secret", &e))?;
             count += page.items.len() as u64;
             for item in &page.items {
                 let namespace = item.metadata.namespace.as_deref().unwrap_or_default();
@@ -202,21 +212,43 @@ impl Pager<'_> {
                     scan.remember_secret_metadata(&item.metadata);
                 }
             }
-            self.listed += page.items.len() as u64;
             self.observer.listed("Secret", count);
             token = page.metadata.continue_.filter(|t| !t.is_empty());
             if token.is_none() {
+                self.counts.insert("Secret".into(), count);
                 return Ok(());
             }
-            self.pace().await;
+            self.pace("Secret", started, count).await?;
         }
     }
 
-    /// Confirm the misses of `pending` with GETs, then record them.
-    async fn confirm(&mut self, scan: &mut Scan, pending: Vec<(Object, BTreeSet<ObjectKey>)>) -> Result<(), Stopped> {
-        for (object, keys) in pending {
+    /// Wait so that `kind` is listed at no more than the rate, but fast enough
+    /// to end within [`LIST_WITHIN`] (judged by its count in the last pass);
+    /// the wait ends early when the pass is called off.
+    async fn pace(&mut self, kind: &str, started: Instant, listed: u64) -> Result<(), Stopped> {
+        let Some(rate) = self.listing.rate.filter(|r| *r > 0.0) else { return Ok(()) };
+        let needed = self.last.get(kind).map_or(0.0, |n| *n as f64 / LIST_WITHIN.as_secs_f64());
+        let rate = rate.max(needed);
+        let due = started + Duration::from_secs_f64(listed as f64 / rate);
+        while Instant::now() < due {
+            if self.observer.cancelled() {
+                return Err(Stopped::Cancelled);
+            }
+            tokio::time::sleep(due.saturating_duration_since(Instant::now()).min(Duration::from_millis(500))).await;
+        }
+        Ok(())
+    }
+
+    /// Confirm the misses of the pending objects with GETs, then record them.
+    async fn confirm(&mut self, scan: &mut Scan) -> Result<(), Stopped> {
+        for (object, keys) in std::mem::take(&mut self.pending) {
+            if self.observer.cancelled() {
+                return Err(Stopped::Cancelled);
+            }
             for key in keys {
-                fetch(self.client, scan, &key, self.listing.secret_values).await?;
+                if !self.absent.contains(&key) && !fetch(self.client, scan, &key, self.listing.secret_values).await? {
+                    self.absent.insert(key);
+                }
             }
             scan.scan(&object);
         }
@@ -224,28 +256,35 @@ impl Pager<'_> {
     }
 }
 
+fn listing_failed(kind: &str, e: &kube::Error) -> Stopped {
+    match e {
+        kube::Error::Api(status) if status.code == 410 => Stopped::Failed(format!(
+            "listing {kind}s: the continue token expired (the list took longer than the API server keeps it); \
+             raise --audit-rate"
+        )),
+        e => Stopped::Failed(format!("listing {kind}s: {e}")),
+    }
+}
+
 /// GET one missed object; what exists is added to the scan's lookups.
-async fn fetch(client: &Client, scan: &Scan, key: &ObjectKey, secret_values: bool) -> Result<(), Stopped> {
-    {
-        let failed = |what: &str, e: kube::Error| Stopped::Failed(format!("confirming {what}: {e}"));
-        match key {
-            ObjectKey::Secret { namespace, name } => {
-                let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-                if !secret_values {
-                    if let Some(meta) = api.get_metadata_opt(name).await.map_err(|e| failed("a Secret", e))? {
-                        scan.remember_secret_metadata(&meta.metadata);
-                    }
-                } else if let Some(secret) = api.get_opt(name).await.map_err(|e| failed("a Secret", e))? {
-                    scan.remember_secret(&secret);
-                }
-            }
-            ObjectKey::ServiceAccount { namespace, name } => {
-                let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
-                if let Some(sa) = api.get_opt(name).await.map_err(|e| failed("a ServiceAccount", e))? {
-                    scan.remember_service_account(&sa);
-                }
+/// Whether it exists.
+async fn fetch(client: &Client, scan: &Scan, key: &ObjectKey, secret_values: bool) -> Result<bool, Stopped> {
+    let failed = |what: &str, e: kube::Error| Stopped::Failed(format!("confirming {what}: {e}"));
+    Ok(match key {
+        ObjectKey::Secret { namespace, name } => {
+            let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+            if !secret_values {
+                let meta = api.get_metadata_opt(name).await.map_err(|e| failed("a Secret", e))?;
+                meta.map(|m| scan.remember_secret_metadata(&m.metadata)).is_some()
+            } else {
+                let secret = api.get_opt(name).await.map_err(|e| failed("a Secret", e))?;
+                secret.map(|s| scan.remember_secret(&s)).is_some()
             }
         }
-        Ok(())
-    }
+        ObjectKey::ServiceAccount { namespace, name } => {
+            let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+            let sa = api.get_opt(name).await.map_err(|e| failed("a ServiceAccount", e))?;
+            sa.map(|sa| scan.remember_service_account(&sa)).is_some()
+        }
+    })
 }

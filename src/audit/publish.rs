@@ -64,7 +64,9 @@ pub async fn publish(
     let mut done = Published::default();
     let params = PatchParams::apply("secretgate").force();
     for (namespace, report) in desired {
-        if current.get(namespace).is_some_and(|c| same_findings(c, report)) {
+        // unchanged, and owned as it should be (an owner missing after a failed lookup is added)
+        let owned = |c: &Value| owner.is_none_or(|o| c["metadata"]["ownerReferences"][0]["uid"] == o["uid"]);
+        if current.get(namespace).is_some_and(|c| same_findings(c, report) && owned(c)) {
             done.unchanged += 1;
             continue;
         }

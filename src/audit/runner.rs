@@ -65,7 +65,7 @@ pub fn spawn(
             }
         };
         Audit { client, settings, config, metrics, shutdown, leader }.run().await;
-        // every receiver is gone: the manager releases the Lease, so another replica takes over at once
+        // every receiver is gone: the manager releases the Lease for another replica to take
         if let Some(task) = lease_task {
             let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
         }
@@ -83,7 +83,8 @@ async fn lease(
         .with_identity(identity)
         .with_duration(LEASE_SECONDS)
         .with_grace(LEASE_GRACE_SECONDS)
-        .with_field_manager("secretgate")
+        // one field manager per replica: a second claimant's apply must conflict
+        .with_field_manager(format!("secretgate-audit-{identity}"))
         .build()
         .await?;
     // the manager renews in its own task; dropping every receiver releases the Lease
@@ -105,7 +106,7 @@ struct Audit {
 impl Audit {
     async fn run(mut self) {
         let mut warned_missing_api = false;
-        let mut last_total: Option<u64> = None;
+        let mut last_counts = live::Counts::new();
         loop {
             // wait to lead (or to stop)
             while !*self.leader.borrow_and_update() {
@@ -120,11 +121,12 @@ impl Audit {
             tracing::info!(interval = ?self.config.interval, "Audit pass starting");
             let mut scan = Scan::new(self.settings.clone(), Inventory::default(), crate::app::now_unix());
             let mut observer = Watching { leader: self.leader.clone(), shutdown: self.shutdown.clone() };
+            let last_total = (!last_counts.is_empty()).then(|| last_counts.values().sum());
             let listing = Listing { rate: Some(spread_rate(&self.config, last_total)), ..self.config.listing.clone() };
-            match live::scan_cluster(&self.client, &mut scan, &listing, &mut observer).await {
-                Ok(()) => {
+            match live::scan_cluster(&self.client, &mut scan, &listing, &mut observer, &last_counts).await {
+                Ok(counts) => {
                     let outcome = scan.finish();
-                    last_total = Some(listed_total(&outcome));
+                    last_counts = counts;
                     let seconds = started.elapsed().as_secs_f64();
                     tracing::info!(
                         summary = %super::output::summary_line(&outcome),
@@ -216,12 +218,6 @@ pub fn spread_rate(config: &AuditConfig, last_total: Option<u64>) -> f64 {
 
 /// Objects per second below which a pass is not slowed further.
 pub const MIN_RATE: f64 = 50.0;
-
-/// Objects a pass listed (ServiceAccounts are listed but not counted as checked:
-/// close enough for pacing).
-fn listed_total(outcome: &super::scan::Outcome) -> u64 {
-    outcome.scanned.values().sum()
-}
 
 /// Calls a pass off when the Lease is lost or the server stops.
 struct Watching {

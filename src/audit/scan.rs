@@ -247,7 +247,11 @@ impl Scan {
             }
             Object::Workload { kind, api_version, metadata, spec, prefix } => {
                 // a ReplicaSet of a Deployment, a Job of a CronJob: its owner's template is checked
-                if metadata.owner_references.iter().flatten().any(|o| o.controller == Some(true)) {
+                // (a workload owned by anything else, an operator's resource, is checked itself)
+                let owner = |owner: &str| {
+                    metadata.owner_references.iter().flatten().any(|o| o.controller == Some(true) && o.kind == owner)
+                };
+                if (*kind == "ReplicaSet" && owner("Deployment")) || (*kind == "Job" && owner("CronJob")) {
                     return Checked::default();
                 }
                 let subject = Subject::of(kind, api_version, metadata);

@@ -15,13 +15,17 @@ fn pod(name: &str, secret: &str) -> Object {
         "spec": {"containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "v", "secret": {"secretName": secret}}]}}))
 }
 
-fn deployment(owned: bool, key: &str) -> Object {
+fn deployment(owner: Option<&str>, key: &str) -> Object {
+    workload("Deployment", owner, key)
+}
+
+fn workload(kind: &str, owner: Option<&str>, key: &str) -> Object {
     let mut metadata = json!({"name": "web", "namespace": "apps"});
-    if owned {
+    if let Some(owner) = owner {
         metadata["ownerReferences"] =
-            json!([{"apiVersion": "x", "kind": "X", "name": "x", "uid": "u", "controller": true}]);
+            json!([{"apiVersion": "x", "kind": owner, "name": "x", "uid": "u", "controller": true}]);
     }
-    object(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": {"selector": {},
+    object(json!({"apiVersion": "apps/v1", "kind": kind, "metadata": metadata, "spec": {"selector": {},
         "template": {"spec": {"containers": [{"name": "c", "image": "i",
             "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "db", "key": key}}}]}]}}}}))
 }
@@ -50,17 +54,20 @@ fn findings_carry_the_rule_action_object_and_field() {
 #[test]
 fn workload_templates_take_the_workloads_action_and_owned_ones_are_left_to_their_owner() {
     let mut scan = scan_with(Settings::default());
-    scan.scan(&deployment(false, "nope"));
-    scan.scan(&deployment(true, "nope"));
+    scan.scan(&deployment(None, "nope"));
+    scan.scan(&workload("ReplicaSet", Some("Deployment"), "nope"));
+    // owned by an operator's resource: nothing else checks its template
+    scan.scan(&workload("StatefulSet", Some("Prometheus"), "nope"));
     let outcome = scan.finish();
-    assert_eq!(outcome.findings.len(), 1, "{:?}", outcome.findings);
+    assert_eq!(outcome.findings.len(), 2, "{:?}", outcome.findings);
+    assert_eq!(outcome.findings[1].subject.kind, "StatefulSet");
     assert_eq!((outcome.findings[0].rule, outcome.findings[0].action), (RuleId::PodSecretKeys, Action::Warn));
     assert_eq!(outcome.scanned.get("Deployment"), Some(&1));
 
     let mut inherit = Settings::default();
     inherit.workloads = WorkloadAction::Inherit;
     let mut scan = scan_with(inherit);
-    scan.scan(&deployment(false, "nope"));
+    scan.scan(&deployment(None, "nope"));
     assert_eq!(scan.finish().findings[0].action, Action::Deny);
 
     let mut off = Settings::default();
