@@ -97,7 +97,9 @@ async fn one_event_on_the_owner_deduplicated_and_none_for_dry_runs() {
     until("the third owner's Event", async || api.events().len() == 2).await;
     let uids: Vec<Value> = api.events().iter().map(|e| e["regarding"]["uid"].clone()).collect();
     assert_eq!(uids, [json!("rs-uid-1"), json!("rs-uid-3")], "no Event for dry runs, no second Event for rs-uid-1");
-    assert_eq!(metric(&server, r#"secretgate_events_total{outcome="sent"}"#).await, 2);
+    // the metric counts once the API server answered the POST, a moment after the mock saw it
+    until("both counted as sent", async || metric(&server, r#"secretgate_events_total{outcome="sent"}"#).await == 2)
+        .await;
     server.running.shutdown().await;
 }
 
