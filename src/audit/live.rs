@@ -138,6 +138,24 @@ impl Pager<'_> {
         }
     }
 
+    /// The parameters of the next list request, unless the pass is called off.
+    fn next_page(&self, kind: &str, token: Option<&str>) -> Result<ListParams, Stopped> {
+        if self.observer.cancelled() {
+            return Err(Stopped::Cancelled);
+        }
+        let params = ListParams::default().limit(self.page_size(kind));
+        Ok(match token {
+            Some(token) => params.continue_token(token),
+            None => params,
+        })
+    }
+
+    /// Whether objects of `namespace` are left out.
+    fn skipped(&self, namespace: Option<&str>) -> bool {
+        let namespace = namespace.unwrap_or_default();
+        self.listing.skip.iter().any(|s| s == namespace)
+    }
+
     /// Objects per request for `kind`.
     fn page_size(&self, kind: &str) -> u32 {
         match kind {
@@ -163,21 +181,13 @@ impl Pager<'_> {
         let mut token: Option<String> = None;
         let mut count = 0u64;
         loop {
-            if self.observer.cancelled() {
-                return Err(Stopped::Cancelled);
-            }
-            let mut params = ListParams::default().limit(self.page_size(kind));
-            if let Some(token) = &token {
-                params = params.continue_token(token);
-            }
+            let params = self.next_page(kind, token.as_deref())?;
             let page = api.list(&params).await.map_err(|e| listing_failed(kind, &e))?;
             count += page.items.len() as u64;
             for item in page.items {
-                let namespace = item.meta().namespace.as_deref().unwrap_or_default();
-                if self.listing.skip.iter().any(|s| s == namespace) {
-                    continue;
+                if !self.skipped(item.meta().namespace.as_deref()) {
+                    each(scan, &mut self.pending, item);
                 }
-                each(scan, &mut self.pending, item);
             }
             self.confirm(scan).await?;
             self.observer.listed(kind, count);
@@ -197,18 +207,11 @@ impl Pager<'_> {
         let mut token: Option<String> = None;
         let mut count = 0u64;
         loop {
-            if self.observer.cancelled() {
-                return Err(Stopped::Cancelled);
-            }
-            let mut params = ListParams::default().limit(self.page_size("Secret"));
-            if let Some(token) = &token {
-                params = params.continue_token(token);
-            }
+            let params = self.next_page("Secret", token.as_deref())?;
             let page = api.list_metadata(&params).await.map_err(|e| listing_failed("Secret", &e))?;
             count += page.items.len() as u64;
             for item in &page.items {
-                let namespace = item.metadata.namespace.as_deref().unwrap_or_default();
-                if !self.listing.skip.iter().any(|s| s == namespace) {
+                if !self.skipped(item.metadata.namespace.as_deref()) {
                     scan.remember_secret_metadata(&item.metadata);
                 }
             }
