@@ -65,6 +65,10 @@ impl View {
             View::Static(snapshot) => &snapshot.inventory,
             View::Live(live) => live.inventory(),
         };
-        vec![("Secret", inventory.secrets.len()), ("ServiceAccount", inventory.service_accounts.len())]
+        vec![
+            ("Secret", inventory.secrets.len()),
+            ("ServiceAccount", inventory.service_accounts.len()),
+            ("Namespace", inventory.namespaces.len()),
+        ]
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod policy_file;
+pub mod reload;
 
 pub use audit::{AuditArgs, AuditOutputArg, ReportApiArg, ServeAuditArgs};
 
@@ -143,6 +144,24 @@ pub struct ReviewArgs {
     /// Namespace for a manifest without metadata.namespace [default: default].
     #[arg(long, env = "SECRETGATE_NAMESPACE", value_name = "NAMESPACE")]
     pub namespace: Option<String>,
+    /// The requester's user name, as in `request.userInfo` (manifests only): exemptions match
+    /// it [default: secretgate-review].
+    #[arg(id = "as", long = "as", env = "SECRETGATE_AS", value_name = "USER")]
+    pub as_user: Option<String>,
+    /// A group of the requester (repeatable; manifests only): exemptions match it.
+    #[arg(
+        id = "as-group",
+        long = "as-group",
+        env = "SECRETGATE_AS_GROUP",
+        value_name = "GROUP",
+        value_delimiter = ','
+    )]
+    pub as_groups: Vec<String>,
+    /// Also print, on stderr, for each object: every setting in force with where it came from
+    /// (default, policy file, or an override), the overrides and exemptions that applied, and
+    /// what each rule did. Stdout is unchanged.
+    #[arg(long, env = "SECRETGATE_EXPLAIN")]
+    pub explain: bool,
     /// How answers are shown: `review` (the AdmissionReview, as the server answers), `text`
     /// (a line per object and per finding, and a summary), `json`, or `patched` (the Pods as
     /// the mutating webhook leaves them, YAML) [default: review for one input, text for more].
@@ -232,6 +251,10 @@ pub struct ServeArgs {
     /// Policy and cluster state (without --cluster: the live cluster).
     #[command(flatten)]
     pub policy: PolicyArgs,
+    /// How often the --config (or --values) file is checked for a change; a changed policy
+    /// applies to new requests without a restart (a broken one is refused and logged).
+    #[arg(long, env = "SECRETGATE_CONFIG_RELOAD_INTERVAL", value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub config_reload_interval: Duration,
     /// How much of each Secret the live view receives: `keys` (values dropped on arrival)
     /// or `metadata` (no value ever reaches the process; key-level checks report unknown).
     #[arg(long, env = "SECRETGATE_SECRET_VIEW", value_enum, default_value_t = SecretViewArg::Keys)]

@@ -35,6 +35,8 @@ pub struct Metrics {
     cluster_ready: IntGauge,
     cert_expiry: Gauge,
     tls_reloads: IntCounterVec,
+    config_reloads: IntCounterVec,
+    config_loaded: Gauge,
     confirmations: IntCounterVec,
     http_errors: IntCounterVec,
     events: IntCounterVec,
@@ -98,6 +100,19 @@ impl Metrics {
             "notAfter of the serving certificate, seconds since the Unix epoch.",
         )
         .expect("valid metric");
+        let config_reloads = IntCounterVec::new(
+            Opts::new(
+                "secretgate_config_reloads_total",
+                "Attempts to load a changed --config policy file (failure: refused, the last good policy serves).",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let config_loaded = Gauge::new(
+            "secretgate_config_last_reload_success_timestamp_seconds",
+            "When the policy in force was loaded (Unix time).",
+        )
+        .expect("valid metric");
         let tls_reloads = IntCounterVec::new(
             Opts::new("secretgate_tls_reloads_total", "Attempts to load a changed serving certificate."),
             &["outcome"],
@@ -141,6 +156,8 @@ impl Metrics {
             Box::new(cluster_ready.clone()),
             Box::new(cert_expiry.clone()),
             Box::new(tls_reloads.clone()),
+            Box::new(config_reloads.clone()),
+            Box::new(config_loaded.clone()),
             Box::new(confirmations.clone()),
             Box::new(http_errors.clone()),
             Box::new(events.clone()),
@@ -160,6 +177,8 @@ impl Metrics {
             cluster_ready,
             cert_expiry,
             tls_reloads,
+            config_reloads,
+            config_loaded,
             confirmations,
             http_errors,
             events,
@@ -174,12 +193,13 @@ impl Metrics {
     /// see them before the first event.
     fn initialise_series(&self) {
         for rule in RuleId::ALL {
-            for action in ["deny", "warn", "audit"] {
+            for action in ["deny", "warn", "audit", "exempt"] {
                 self.violations.with_label_values(&[rule.as_str(), action]);
             }
         }
         for outcome in ["success", "failure"] {
             self.tls_reloads.with_label_values(&[outcome]);
+            self.config_reloads.with_label_values(&[outcome]);
         }
         for webhook in ["validate", "mutate"] {
             self.duration.with_label_values(&[webhook]);
@@ -227,6 +247,16 @@ impl Metrics {
     /// Record a TLS reload attempt.
     pub fn record_tls_reload(&self, success: bool) {
         self.tls_reloads.with_label_values(&[if success { "success" } else { "failure" }]).inc();
+    }
+
+    /// Record an attempt to load a changed policy file.
+    pub fn record_config_reload(&self, success: bool) {
+        self.config_reloads.with_label_values(&[if success { "success" } else { "failure" }]).inc();
+    }
+
+    /// Set when the policy in force was loaded.
+    pub fn set_config_loaded(&self, unix: i64) {
+        self.config_loaded.set(unix as f64);
     }
 
     /// Set the serving certificate's expiry.

@@ -12,6 +12,7 @@
 
 pub mod decision;
 pub mod names;
+pub mod overrides;
 pub mod pod;
 pub mod rules;
 pub mod secret;
@@ -19,6 +20,7 @@ pub mod settings;
 pub mod view;
 
 pub use decision::{Decision, Finding, ObjectKey, Report, Severity, decide};
+pub use overrides::{Policy, Requester, Resolved};
 pub use pod::{PodScope, validate_pod};
 pub use rules::{Action, Denial, RuleId};
 pub use secret::validate_secret;

@@ -376,13 +376,14 @@ fn image_extras_and_service_account_come_from_values() {
 fn the_policy_value_becomes_a_config_file_secretgate_reads() {
     let docs = render(&["policy.rules.pod-secret-exists.action=warn", "policy.inject.imagePullSecrets.mode=ifEmpty"]);
     let config = named(&docs, "ConfigMap", "rel-secretgate")["data"]["config.yaml"].as_str().unwrap().to_string();
-    let settings = secretgate::config::policy_file::parse(&config).unwrap();
+    let policy = secretgate::config::policy_file::parse(&config).unwrap();
+    let settings = policy.base();
     assert_eq!(settings.action(secretgate::policy::RuleId::PodSecretExists), secretgate::policy::Action::Warn);
     assert_eq!(settings.image_pull_secrets.mode, secretgate::policy::settings::PullSecretMode::IfEmpty);
     assert_eq!(arg(&docs, "--config").unwrap(), "/etc/secretgate/config/config.yaml");
     let docs = render(&[]);
     let empty = named(&docs, "ConfigMap", "rel-secretgate")["data"]["config.yaml"].as_str().unwrap().to_string();
-    assert_eq!(secretgate::config::policy_file::parse(&empty).unwrap(), secretgate::policy::Settings::default());
+    assert_eq!(secretgate::config::policy_file::parse(&empty).unwrap(), secretgate::policy::Policy::default());
 }
 
 fn cert_manager_mode_registers_the_certificates_ca() {

@@ -88,7 +88,7 @@ fn old_and_namespace_do_not_apply_to_reviews() {
     let review = std::fs::read_to_string(fixture("admission/validate/secret-create-valid.request.json")).unwrap();
     let (code, _, stderr) = review_stdin(&review, &["--namespace", "x"]);
     assert_eq!(code, Some(2));
-    assert!(stderr.contains("--old and --namespace apply to a plain manifest"), "{stderr}");
+    assert!(stderr.contains("--old, --namespace, --as and --as-group apply to a plain manifest"), "{stderr}");
 }
 
 #[test]

@@ -37,10 +37,10 @@ async fn answers_equal_reviews_for_every_fixture_over_http1_and_http2() {
     }
     let mut compared = 0;
     for (config, cases) in groups {
-        let settings = config.as_deref().map(|c| secretgate::config::policy_file::load(c).unwrap());
+        let policy = config.as_deref().map(|c| secretgate::config::policy_file::load(c).unwrap());
         let server = start_snapshot_server(|cfg| {
-            if let Some(settings) = settings {
-                cfg.settings = settings;
+            if let Some(policy) = policy {
+                cfg.policy = policy;
             }
         })
         .await;

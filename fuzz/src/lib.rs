@@ -13,12 +13,11 @@
 //!   API server's Go decoder reads them as U+FFFD too).
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use base64::Engine;
 use secretgate::admission::{Admission, Webhook, encode};
 use secretgate::cluster::Snapshot;
-use secretgate::policy::Settings;
 use serde_json::{Value, json};
 
 /// A fixed clock: 2026-01-01T00:00:00Z.
@@ -37,7 +36,7 @@ fn snapshot() -> &'static Snapshot {
 
 fn admission() -> &'static Admission {
     static ADMISSION: OnceLock<Admission> = OnceLock::new();
-    ADMISSION.get_or_init(|| Admission::new(Arc::new(Settings::default())))
+    ADMISSION.get_or_init(Admission::default)
 }
 
 /// Raw bytes as an AdmissionReview body, to both webhooks.

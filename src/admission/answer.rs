@@ -18,7 +18,7 @@ pub async fn answer(
     view: &View,
     now_unix: i64,
 ) -> Result<Answer, Unusable> {
-    let prepared = admission.prepare(webhook, admission.decode(webhook, body)?)?;
+    let prepared = admission.prepare(webhook, admission.decode(webhook, body)?, view.cluster())?;
     let span = Span::current();
     span.record("uid", prepared.uid());
     span.record("kind", prepared.kind().as_str());

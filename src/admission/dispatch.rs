@@ -2,7 +2,7 @@
 //! policy), respond (build the answer).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation as KubeOperation};
@@ -13,13 +13,22 @@ use super::labels::{KindLabel, Outcome, Webhook};
 use super::respond;
 use super::subject::Subject;
 use crate::policy::pod::refs::Scope;
-use crate::policy::{self, Action, ClusterView, Context, Decision, ObjectKey, PodScope, RuleId, Settings};
+use crate::policy::{
+    self, Action, ClusterView, Context, Decision, ObjectKey, PodScope, Policy, Requester, Resolved, RuleId, Settings,
+};
+
+/// The audit annotation (recorded under the webhook's name, e.g.
+/// `pods.validate.secretgate.io/policy`) naming the overrides and exemptions that decided an
+/// answer. Contract §4.1 writes `secretgate.io/policy`, but the API server
+/// drops a webhook's audit annotation key that holds a `/`.
+pub const POLICY_ANNOTATION: &str = "policy";
 
 /// A decoded request, its typed subject taken out of it.
 pub struct Prepared {
     request: AdmissionRequest<DynamicObject>,
     webhook: Webhook,
     subject: Subject,
+    resolved: Resolved,
 }
 
 impl Prepared {
@@ -52,6 +61,11 @@ impl Prepared {
     /// The object's name (empty on CREATE with generateName).
     pub fn name(&self) -> &str {
         &self.request.name
+    }
+
+    /// The settings this request is judged by, and what decided them.
+    pub fn resolved(&self) -> &Resolved {
+        &self.resolved
     }
 }
 
@@ -103,21 +117,33 @@ pub struct Summary {
     pub unknown: usize,
 }
 
-/// The admission adapter: settings plus the dispatch logic.
+/// The admission adapter: the policy in force plus the dispatch logic.
+/// Clones share the policy: [`Admission::replace_policy`] on one (a reload)
+/// applies to every clone's next request.
 #[derive(Clone, Debug, Default)]
 pub struct Admission {
-    settings: Arc<Settings>,
+    policy: Arc<RwLock<Arc<Policy>>>,
 }
 
 impl Admission {
-    /// An adapter applying `settings`.
-    pub fn new(settings: Arc<Settings>) -> Self {
-        Admission { settings }
+    /// An adapter applying `policy`.
+    pub fn new(policy: Policy) -> Self {
+        Admission { policy: Arc::new(RwLock::new(Arc::new(policy))) }
     }
 
-    /// The settings in force.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    /// An adapter applying plain `settings` everywhere (tests, benchmarks).
+    pub fn with_settings(settings: Settings) -> Self {
+        Admission::new(Policy::from(settings))
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Apply `policy` to every request prepared from now on.
+    pub fn replace_policy(&self, policy: Policy) {
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
     }
 
     /// Decode, evaluate against `view` at `now_unix`, and answer: the whole
@@ -129,15 +155,28 @@ impl Admission {
         view: &dyn ClusterView,
         now_unix: i64,
     ) -> Result<Answer, Unusable> {
-        let prepared = self.prepare(webhook, self.decode(webhook, body)?)?;
+        let prepared = self.prepare(webhook, self.decode(webhook, body)?, view)?;
         let evaluation = self.evaluate(&prepared, view, now_unix);
         Ok(self.respond(&prepared, evaluation))
     }
 
-    /// Take the typed subject out of a decoded request.
-    pub fn prepare(&self, webhook: Webhook, mut decoded: Decoded<'_>) -> Result<Prepared, Unusable> {
-        let subject = Subject::take(webhook, &mut decoded, &self.settings)?;
-        Ok(Prepared { request: decoded.request, webhook, subject })
+    /// Resolve the policy for the request's namespace (its labels from
+    /// `view`) and requester, and take the typed subject out of it.
+    pub fn prepare(
+        &self,
+        webhook: Webhook,
+        mut decoded: Decoded<'_>,
+        view: &dyn ClusterView,
+    ) -> Result<Prepared, Unusable> {
+        let request = &decoded.request;
+        let namespace = request.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or("default");
+        let user = request.user_info.username.as_deref().unwrap_or_default();
+        let groups = request.user_info.groups.as_deref().unwrap_or_default();
+        let requester = Requester { user, groups };
+        let summary = view.namespace(namespace);
+        let resolved = self.policy().resolve(namespace, summary.as_ref().map(|n| &n.labels), Some(&requester));
+        let subject = Subject::take(webhook, &mut decoded, &resolved.settings)?;
+        Ok(Prepared { request: decoded.request, webhook, subject, resolved })
     }
 
     /// Decode a body for `webhook`: objects go straight into the types the
@@ -152,10 +191,11 @@ impl Admission {
 
     /// Run the policy on a prepared request.
     pub fn evaluate(&self, prepared: &Prepared, view: &dyn ClusterView, now_unix: i64) -> Evaluation {
-        let settings = &*self.settings;
+        let resolved = &prepared.resolved;
+        let settings = &*resolved.settings;
         let ctx = Context { settings, view, now_unix };
         let namespace = prepared.namespace();
-        let own_action = |rule: RuleId| settings.action(rule);
+        let own_action = |rule: RuleId| resolved.action(rule, settings.action(rule));
         match &prepared.subject {
             Subject::Secret { secret, old, operation } => {
                 let report = policy::secret::validate_encoded_secret(secret, old.as_deref(), *operation, &ctx);
@@ -176,7 +216,8 @@ impl Admission {
             Subject::Workload { spec, prefix } => {
                 let report = policy::pod::validate_spec(spec, prefix, namespace, Scope::All, &ctx);
                 // with `workloads: warn` the Pods are checked again when they are created: warn now
-                let decision = policy::decide(&report.findings, |rule| settings.template_action(rule));
+                let decision =
+                    policy::decide(&report.findings, |rule| resolved.action(rule, settings.template_action(rule)));
                 Evaluation::of(decision, report.unresolved)
             }
             Subject::MutatePod { pod } => {
@@ -199,6 +240,15 @@ impl Admission {
     pub fn respond(&self, prepared: &Prepared, evaluation: Evaluation) -> Answer {
         let mut response =
             respond::apply(AdmissionResponse::from(&prepared.request), &evaluation.decision, &evaluation.warnings);
+        for (rule, texts) in &evaluation.decision.exempt {
+            let by = prepared.resolved.exemption(*rule).unwrap_or_default();
+            response.audit_annotations.insert(rule.as_str().to_string(), respond::exempt_value(by, texts));
+        }
+        if !matches!(prepared.subject, Subject::Unhandled)
+            && let Some(value) = policy_annotation(&prepared.resolved, &evaluation.decision)
+        {
+            response.audit_annotations.insert(POLICY_ANNOTATION.to_string(), value);
+        }
         if let Some(patch) = evaluation.patch {
             response = response.with_patch(patch).expect("a JSON Patch always serializes");
         }
@@ -219,6 +269,20 @@ impl Admission {
         };
         Answer { response, summary, events: evaluation.events }
     }
+}
+
+/// The overrides that matched, then the exemptions that lifted a violation:
+/// their names, comma-separated; `None` when neither did anything.
+fn policy_annotation(resolved: &Resolved, decision: &Decision) -> Option<String> {
+    let mut names: Vec<&str> = resolved.overrides.iter().map(|n| &**n).collect();
+    for rule in decision.exempt.keys() {
+        if let Some(name) = resolved.exemption(*rule)
+            && !names.contains(&name)
+        {
+            names.push(name);
+        }
+    }
+    (!names.is_empty()).then(|| names.join(", "))
 }
 
 impl Evaluation {

@@ -124,6 +124,12 @@ fn fit(text: &str, max: usize) -> String {
     out
 }
 
+/// The audit annotation of a rule whose violations `exemption` lifted.
+pub fn exempt_value(exemption: &str, texts: &[String]) -> String {
+    let noun = if texts.len() == 1 { "violation" } else { "violations" };
+    fit(&format!("exempt by {exemption}: {} {noun}: {}", texts.len(), texts.join("; ")), MAX_AUDIT_CHARS)
+}
+
 fn audit_value(texts: &[String]) -> String {
     let noun = if texts.len() == 1 { "violation" } else { "violations" };
     fit(&format!("{} {noun}: {}", texts.len(), texts.join("; ")), MAX_AUDIT_CHARS)

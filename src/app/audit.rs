@@ -28,19 +28,19 @@ pub fn run(args: AuditArgs) -> ExitCode {
 }
 
 fn audit(args: &AuditArgs) -> Result<u8, String> {
-    let settings = Arc::new(policy_file::from_args(&args.policy)?);
+    let policy = Arc::new(policy_file::from_args(&args.policy)?);
     let started = Instant::now();
     // quiet for a short pass: the first progress line comes after two seconds
     let mut progress = Throttled { last: Some(Instant::now()) };
     let outcome = if args.policy.cluster.is_empty() {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-        runtime.block_on(live_pass(args, settings, &mut progress))?
+        runtime.block_on(live_pass(args, policy, &mut progress))?
     } else {
         let (snapshot, notes) = files::load_lookups(&args.policy.cluster)?;
         for note in notes {
             eprintln!("secretgate audit: note: {note}");
         }
-        let scan = Scan::new(settings, snapshot.inventory, now_unix());
+        let scan = Scan::new(policy, snapshot.inventory, now_unix());
         let (only, skip) = (args.namespace.clone(), args.skip_namespace.clone());
         let wanted = move |ns: &str| only.as_deref().is_none_or(|o| o == ns) && !skip.iter().any(|s| s == ns);
         files::scan_files(&args.policy.cluster, scan, Box::new(wanted), &mut progress)?.finish()
@@ -52,13 +52,13 @@ fn audit(args: &AuditArgs) -> Result<u8, String> {
 
 async fn live_pass(
     args: &AuditArgs,
-    settings: Arc<crate::policy::Settings>,
+    policy: Arc<crate::policy::Policy>,
     progress: &mut Throttled,
 ) -> Result<Outcome, String> {
     let client = kube::Client::try_default().await.map_err(|e| {
         format!("no Kubernetes API to audit ({e}); set KUBECONFIG, or pass --cluster with snapshot files")
     })?;
-    let mut scan = Scan::new(settings, Inventory::default(), now_unix());
+    let mut scan = Scan::new(policy, Inventory::default(), now_unix());
     let listing = Listing {
         page_size: args.page_size,
         rate: None,

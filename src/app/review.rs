@@ -3,6 +3,7 @@
 //! whole rendered release.
 
 pub mod engine;
+pub mod explain;
 pub mod inputs;
 pub mod report;
 
@@ -49,7 +50,7 @@ pub fn load_view(cluster: &[std::path::PathBuf], inputs: &[Input]) -> Result<(Vi
 }
 
 fn review(args: &ReviewArgs) -> Result<u8, String> {
-    let settings = policy_file::from_args(&args.policy)?;
+    let policy = policy_file::from_args(&args.policy)?;
     let mut inputs = inputs::collect(&args.files)?;
     // a directory may hold other YAML (values files, test suites): skipped, and said so
     let mut foreign = 0;
@@ -82,11 +83,17 @@ fn review(args: &ReviewArgs) -> Result<u8, String> {
     for note in notes {
         eprintln!("secretgate review: note: {note}");
     }
-    let engine = Engine::new(settings, view)?;
+    let engine = Engine::new(policy, view)?;
     let webhook = Webhook::from(args.webhook);
-    let options = Options { namespace: args.namespace.clone(), old };
+    let options =
+        Options { namespace: args.namespace.clone(), old, user: args.as_user.clone(), groups: args.as_groups.clone() };
     let results: Vec<Reviewed> =
         inputs.iter().map(|input| engine.review(input, webhook, &options)).collect::<Result<_, _>>()?;
+    if args.explain {
+        for result in &results {
+            eprint!("{}", engine.explain(result));
+        }
+    }
     let output = match args.output {
         Some(OutputArg::Review) => Output::Review,
         Some(OutputArg::Text) => Output::Text,

@@ -18,9 +18,11 @@ use crate::audit::live::Listing;
 use crate::audit::reports::ReportApi;
 use crate::audit::runner::AuditConfig;
 use crate::cluster::{EventLimits, EventPublisher, EventSink, LiveView, SecretView, Snapshot, View};
+use crate::config::policy_file;
+use crate::config::reload::{PolicyReloader, PolicySource};
 use crate::config::{ReportApiArg, SecretViewArg, ServeArgs, ServeAuditArgs, Toggle};
 use crate::metrics::Metrics;
-use crate::policy::Settings;
+use crate::policy::Policy;
 use crate::server::admin::{self, AdminState};
 use crate::server::listener::{self, ListenerLimits, Transport};
 
@@ -69,7 +71,11 @@ pub struct ServeConfig {
     /// How often the TLS files are checked.
     pub tls_reload_interval: Duration,
     /// The policy.
-    pub settings: Settings,
+    pub policy: Policy,
+    /// The file it came from and its bytes at start (polled for changes).
+    pub policy_source: Option<(PolicySource, Vec<u8>)>,
+    /// How often that file is checked.
+    pub config_reload_interval: Duration,
     /// The cluster view.
     pub view: ViewSource,
     /// Time for a confirming GET.
@@ -204,6 +210,7 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
         tls,
         lifecycle,
         policy,
+        config_reload_interval,
         secret_view,
         confirm_timeout,
         max_body_bytes,
@@ -250,7 +257,25 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
         (None, _) => return Err(flag_error("--tls-cert-file must be set (or try `secretgate serve --dev`)")),
         (_, None) => return Err(flag_error("--tls-key-file must be set")),
     };
-    let settings = crate::config::policy_file::from_args(&policy).map_err(flag_error)?;
+    let policy_source = PolicySource::of(&policy)
+        .map(|source| PolicyReloader::read(&source).map(|bytes| (source, bytes)))
+        .transpose()
+        .map_err(flag_error)?;
+    let policy_in_force = match &policy_source {
+        Some((source, bytes)) => {
+            let text = std::str::from_utf8(bytes).map_err(|_| flag_error("the policy file is not UTF-8 text"))?;
+            let parsed = match source {
+                PolicySource::Config(path) => {
+                    policy_file::parse(text).map_err(|e| format!("--config {}: {e}", path.display()))
+                }
+                PolicySource::Values(path) => {
+                    policy_file::parse_values(text).map_err(|e| format!("--values {}: {e}", path.display()))
+                }
+            };
+            parsed.map_err(flag_error)?
+        }
+        None => Policy::default(),
+    };
     let view = if !policy.cluster.is_empty() {
         ViewSource::Snapshot(Box::new(
             Snapshot::load(&policy.cluster).map_err(|e| flag_error(format!("--cluster {e}")))?,
@@ -285,7 +310,9 @@ pub async fn configure(args: ServeArgs) -> Result<ServeConfig, StartError> {
         admin_listen,
         tls: TlsFiles { cert, key, client_ca: tls.tls_client_ca_file },
         tls_reload_interval: tls.tls_reload_interval,
-        settings,
+        policy: policy_in_force,
+        policy_source,
+        config_reload_interval,
         view,
         confirm_timeout,
         max_body_bytes,
@@ -476,16 +503,20 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
     tls.spawn_polling(config.tls_reload_interval, shutdown_rx.clone());
     let lifecycle = controller.map(|c| c.spawn(Some(tls.clone()), view.clone(), shutdown_rx.clone()));
     let serving = Arc::new(AtomicBool::new(false));
-    let settings = Arc::new(config.settings);
+    let admission = Admission::new(config.policy);
+    if let Some((source, bytes)) = config.policy_source {
+        let reloader = PolicyReloader::new(source, admission.clone(), bytes, metrics.clone());
+        reloader.spawn_polling(config.config_reload_interval, shutdown_rx.clone());
+    }
     let audit = match (config.audit, audit_client) {
         (Some(audit), Some(client)) => {
-            Some(crate::audit::runner::spawn(client, settings.clone(), audit, metrics.clone(), shutdown_rx.clone()))
+            Some(crate::audit::runner::spawn(client, admission.clone(), audit, metrics.clone(), shutdown_rx.clone()))
         }
         _ => None,
     };
 
     let app = routes::router(WebhookState {
-        admission: Admission::new(settings),
+        admission,
         view: view.clone(),
         metrics: metrics.clone(),
         max_body_bytes: config.max_body_bytes,

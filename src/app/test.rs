@@ -16,7 +16,7 @@ use super::EXIT_UNUSABLE;
 use super::review::engine::{Engine, Options, Reviewed};
 use super::review::{inputs, load_view};
 use crate::config::{PolicyArgs, TestArgs};
-use crate::policy::Settings;
+use crate::policy::Policy;
 
 /// Run `secretgate test`.
 pub fn run(args: TestArgs) -> ExitCode {
@@ -45,7 +45,7 @@ fn test(args: &TestArgs) -> Result<u8, String> {
             },
             _ => PolicyArgs { config: suite.policy.clone(), values: suite.values.clone(), cluster: Vec::new() },
         };
-        let settings =
+        let policy =
             crate::config::policy_file::from_args(&policy).map_err(|e| format!("{}: {e}", suite.file.display()))?;
         let cluster = if suite.cluster.is_empty() { args.policy.cluster.clone() } else { suite.cluster.clone() };
         println!("suite {} ({})", suite.name, suite.file.display());
@@ -57,7 +57,7 @@ fn test(args: &TestArgs) -> Result<u8, String> {
                 continue;
             }
             let started = Instant::now();
-            let outcome = run_case(&cluster, &settings, case);
+            let outcome = run_case(&cluster, &policy, case);
             let seconds = started.elapsed().as_secs_f64();
             match &outcome {
                 Ok(()) => {
@@ -96,7 +96,7 @@ fn test(args: &TestArgs) -> Result<u8, String> {
 }
 
 /// Run one case; the error says what was expected and what was answered.
-fn run_case(cluster: &[std::path::PathBuf], settings: &Settings, case: &Case) -> Result<(), String> {
+fn run_case(cluster: &[std::path::PathBuf], policy: &Policy, case: &Case) -> Result<(), String> {
     let inputs = inputs::collect(std::slice::from_ref(&case.input))?;
     if inputs.is_empty() {
         return Err(format!("{}: holds no object", case.input.display()));
@@ -112,8 +112,9 @@ fn run_case(cluster: &[std::path::PathBuf], settings: &Settings, case: &Case) ->
         }
     };
     let (view, _notes) = load_view(cluster, &inputs)?;
-    let engine = Engine::new(settings.clone(), view)?;
-    let options = Options { namespace: case.namespace.clone(), old };
+    let engine = Engine::new(policy.clone(), view)?;
+    let options =
+        Options { namespace: case.namespace.clone(), old, user: case.user.clone(), groups: case.groups.clone() };
     let mut problems = Vec::new();
     let mut matched = 0;
     for input in &inputs {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Pod, ReplicationController, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ReplicationController, Secret, ServiceAccount};
 use kube::api::{Api, ListParams};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
@@ -84,6 +84,9 @@ pub async fn scan_cluster(
 ) -> Result<Counts, Stopped> {
     let mut pager =
         Pager { client, listing, observer, last, counts: Counts::new(), pending: Vec::new(), absent: BTreeSet::new() };
+    if scan.needs_namespaces() {
+        pager.namespaces(scan).await?;
+    }
     pager.each::<ServiceAccount>("ServiceAccount", |scan, _, sa| scan.remember_service_account(&sa), scan).await?;
     if listing.secret_values {
         let each = |scan: &mut Scan, _: &mut Vec<Pending>, secret: Secret| {
@@ -197,6 +200,21 @@ impl Pager<'_> {
                 return Ok(());
             }
             self.pace(kind, started, count).await?;
+        }
+    }
+
+    /// List Namespace metadata into the lookups: their labels select overrides.
+    async fn namespaces(&mut self, scan: &mut Scan) -> Result<(), Stopped> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let mut token: Option<String> = None;
+        loop {
+            let params = self.next_page("Namespace", token.as_deref())?;
+            let page = api.list_metadata(&params).await.map_err(|e| listing_failed("Namespace", &e))?;
+            page.items.iter().for_each(|item| scan.remember_namespace(&item.metadata));
+            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            if token.is_none() {
+                return Ok(());
+            }
         }
     }
 

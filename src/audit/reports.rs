@@ -83,7 +83,7 @@ fn result(action: Action) -> (&'static str, &'static str) {
     match action {
         Action::Deny => ("fail", "high"),
         Action::Warn => ("warn", "medium"),
-        Action::Audit | Action::Off => ("warn", "low"),
+        Action::Audit | Action::Off | Action::Exempt => ("warn", "low"),
     }
 }
 

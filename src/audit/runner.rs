@@ -4,7 +4,6 @@
 //! stops renewing), spread over up to half the interval at no more than the
 //! listing rate, then reports and metrics.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kube::Client;
@@ -14,8 +13,9 @@ use super::live::{self, Listing, Observer, Stopped};
 use super::publish::{self, PublishError};
 use super::reports::{self, ReportApi};
 use super::scan::Scan;
+use crate::admission::Admission;
 use crate::metrics::Metrics;
-use crate::policy::{Inventory, Settings};
+use crate::policy::Inventory;
 
 /// Seconds a Lease is valid after its last renewal.
 const LEASE_SECONDS: u64 = 30;
@@ -44,7 +44,7 @@ pub struct AuditConfig {
 /// Start the audit; it ends when `shutdown` turns true.
 pub fn spawn(
     client: Client,
-    settings: Arc<Settings>,
+    policy: Admission,
     config: AuditConfig,
     metrics: Metrics,
     shutdown: watch::Receiver<bool>,
@@ -64,7 +64,7 @@ pub fn spawn(
                 (watch::channel(true).1, None)
             }
         };
-        Audit { client, settings, config, metrics, shutdown, leader }.run().await;
+        Audit { client, policy, config, metrics, shutdown, leader }.run().await;
         // every receiver is gone: the manager releases the Lease for another replica to take
         if let Some(task) = lease_task {
             let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
@@ -96,7 +96,8 @@ type LeaseTask =
 
 struct Audit {
     client: Client,
-    settings: Arc<Settings>,
+    /// The server's policy: each pass takes the one in force when it starts (reloads included).
+    policy: Admission,
     config: AuditConfig,
     metrics: Metrics,
     shutdown: watch::Receiver<bool>,
@@ -119,7 +120,7 @@ impl Audit {
             self.metrics.audit.set_leader(true);
             let started = Instant::now();
             tracing::info!(interval = ?self.config.interval, "Audit pass starting");
-            let mut scan = Scan::new(self.settings.clone(), Inventory::default(), crate::app::now_unix());
+            let mut scan = Scan::new(self.policy.policy(), Inventory::default(), crate::app::now_unix());
             let mut observer = Watching { leader: self.leader.clone(), shutdown: self.shutdown.clone() };
             let last_total = (!last_counts.is_empty()).then(|| last_counts.values().sum());
             let listing = Listing { rate: Some(spread_rate(&self.config, last_total)), ..self.config.listing.clone() };

@@ -15,8 +15,14 @@ use k8s_openapi::api::core::v1::{Pod, PodSpec, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::object::Object;
+use crate::policy::Settings;
+use crate::policy::overrides::Setting;
 use crate::policy::pod::refs::Scope;
-use crate::policy::{self, Action, Context, Inventory, ObjectKey, Operation, RuleId, SecretSummary, Settings};
+use crate::policy::settings::WorkloadAction;
+use crate::policy::view::NamespaceSummary;
+use crate::policy::{
+    self, Action, ClusterView, Context, Inventory, ObjectKey, Operation, Policy, RuleId, SecretSummary,
+};
 use crate::policy::{ServiceAccountSummary, decision::Finding};
 
 /// Findings kept per object; the rest are counted.
@@ -167,7 +173,7 @@ impl Outcome {
 
 /// One audit pass.
 pub struct Scan {
-    settings: Arc<Settings>,
+    policy: Arc<Policy>,
     inventory: Inventory,
     now_unix: i64,
     outcome: Outcome,
@@ -180,10 +186,30 @@ impl std::fmt::Debug for Scan {
 }
 
 impl Scan {
-    /// A pass under `settings` at `now_unix`, looking up in `inventory`
+    /// A pass under `policy` at `now_unix`, looking up in `inventory`
     /// (a snapshot's, or empty for a live source that fills it as it lists).
-    pub fn new(settings: Arc<Settings>, inventory: Inventory, now_unix: i64) -> Scan {
-        Scan { settings, inventory, now_unix, outcome: Outcome::default() }
+    /// Each object is judged by the overrides of its namespace; no exemption
+    /// applies (they are for requesters, and an object at rest has none).
+    pub fn new(policy: Arc<Policy>, inventory: Inventory, now_unix: i64) -> Scan {
+        Scan { policy, inventory, now_unix, outcome: Outcome::default() }
+    }
+
+    /// Add a Namespace's labels to the lookups (they select overrides).
+    pub fn remember_namespace(&self, metadata: &ObjectMeta) {
+        if let Some(name) = metadata.name.as_deref() {
+            self.inventory.namespaces.insert("", name, NamespaceSummary::from_metadata(metadata));
+        }
+    }
+
+    /// Whether an override selects namespaces by label, so Namespaces must be listed.
+    pub fn needs_namespaces(&self) -> bool {
+        self.policy.overrides().iter().any(|o| o.namespaces.selector.is_some())
+    }
+
+    /// The settings objects of `namespace` are judged by.
+    fn settings_for(&self, namespace: &str) -> Arc<Settings> {
+        let summary = self.inventory.namespace(namespace);
+        self.policy.resolve(namespace, summary.as_ref().map(|n| &n.labels), None).settings
     }
 
     /// Add a Secret's summary to the lookups (no check).
@@ -206,8 +232,15 @@ impl Scan {
 
     /// Check one object (nothing is recorded yet).
     pub fn check(&self, object: &Object) -> Checked {
-        let ctx = Context { settings: &self.settings, view: &self.inventory, now_unix: self.now_unix };
-        let settings = &*self.settings;
+        let namespace = match object {
+            Object::Secret(secret) => key_of(&secret.metadata).0,
+            Object::EncodedSecret(secret) => key_of(&secret.metadata).0,
+            Object::Pod(pod) => key_of(&pod.metadata).0,
+            Object::Workload { metadata, .. } => key_of(metadata).0,
+        };
+        let settings = self.settings_for(namespace);
+        let settings = &*settings;
+        let ctx = Context { settings, view: &self.inventory, now_unix: self.now_unix };
         match object {
             Object::Secret(_) | Object::EncodedSecret(_) => {
                 // at rest: CREATE semantics, so secret-immutable never runs
@@ -297,15 +330,17 @@ impl Scan {
         unresolved
     }
 
-    /// Whether the rules need Secrets and ServiceAccounts looked up for this
-    /// kind at all (workloads off: templates are not checked).
+    /// Whether workload templates are checked anywhere (`workloads: off`
+    /// everywhere: they are not listed at all).
     pub fn checks_workloads(&self) -> bool {
-        self.settings.workloads != crate::policy::settings::WorkloadAction::Off
-    }
-
-    /// The settings in force.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+        let on = |w: WorkloadAction| w != WorkloadAction::Off;
+        on(self.policy.base().workloads)
+            || self
+                .policy
+                .overrides()
+                .iter()
+                .flat_map(|o| &o.settings)
+                .any(|s| matches!(s, Setting::Workloads(w) if on(*w)))
     }
 
     /// The lookups the pass sees.

@@ -10,14 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, Resource};
 
 use crate::metrics::{Confirmation, Metrics};
-use crate::policy::view::{Interned, Objects};
+use crate::policy::view::{Interned, NamespaceSummary, Objects};
 use crate::policy::{Inventory, ObjectKey, SecretSummary, ServiceAccountSummary};
 
 /// How much of each Secret the process receives.
@@ -44,6 +44,7 @@ pub struct LiveView {
     secret_view: SecretView,
     secrets: WatchHealth,
     service_accounts: WatchHealth,
+    namespaces: WatchHealth,
     confirm_timeout: Duration,
     metrics: Metrics,
 }
@@ -55,7 +56,7 @@ impl std::fmt::Debug for LiveView {
 }
 
 impl LiveView {
-    /// Start watching Secrets and ServiceAccounts in every namespace.
+    /// Start watching Secrets and ServiceAccounts in every namespace, and Namespace metadata.
     pub fn start(
         client: Client,
         secret_view: SecretView,
@@ -68,6 +69,7 @@ impl LiveView {
             secret_view,
             secrets: WatchHealth::new("Secret"),
             service_accounts: WatchHealth::new("ServiceAccount"),
+            namespaces: WatchHealth::new("Namespace"),
             confirm_timeout,
             metrics,
         });
@@ -78,6 +80,14 @@ impl LiveView {
             let api: Api<ServiceAccount> = Api::all(v.client.clone());
             let watch = || watcher::watcher(api.clone(), sa_config.clone());
             drive(watch, summarise_service_account, &v.inventory.service_accounts, &v.service_accounts).await;
+        });
+        let v = view.clone();
+        let ns_config = config.clone();
+        tokio::spawn(async move {
+            // labels select the policy overrides: metadata is all it takes
+            let api: Api<PartialObjectMeta<Namespace>> = Api::all(v.client.clone());
+            let watch = || watcher::watcher(api.clone(), ns_config.clone());
+            drive(watch, summarise_namespace, &v.inventory.namespaces, &v.namespaces).await;
         });
         let v = view.clone();
         tokio::spawn(async move {
@@ -111,7 +121,7 @@ impl LiveView {
     /// Why the view is not ready (`None` when it is): a watch that has not
     /// listed yet, or one that failed and has not re-listed since.
     pub fn not_ready_reason(&self) -> Option<String> {
-        [&self.secrets, &self.service_accounts].into_iter().find_map(WatchHealth::not_ready_reason)
+        [&self.secrets, &self.service_accounts, &self.namespaces].into_iter().find_map(WatchHealth::not_ready_reason)
     }
 
     /// Confirm cache misses with one live GET each (concurrently, bounded
@@ -187,6 +197,10 @@ fn summarise_secret(secret: &Secret) -> Summarised<SecretSummary> {
 
 fn summarise_secret_metadata(secret: &PartialObjectMeta<Secret>) -> Summarised<SecretSummary> {
     identity(secret).map(|(ns, name)| (ns, name, SecretSummary::from_metadata(&secret.metadata)))
+}
+
+fn summarise_namespace(namespace: &PartialObjectMeta<Namespace>) -> Summarised<NamespaceSummary> {
+    identity(namespace).map(|(ns, name)| (ns, name, NamespaceSummary::from_metadata(&namespace.metadata)))
 }
 
 fn summarise_service_account(sa: &ServiceAccount) -> Summarised<ServiceAccountSummary> {

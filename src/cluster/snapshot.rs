@@ -14,6 +14,7 @@ use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::documents::{self, describe_serde_message};
+use crate::policy::view::NamespaceSummary;
 use crate::policy::{Inventory, SecretSummary, ServiceAccountSummary};
 
 /// A loaded snapshot.
@@ -92,9 +93,10 @@ impl Snapshot {
 
     fn apply(&mut self, entry: Entry) -> Result<(), String> {
         let replaced = match entry {
-            Entry::Namespace => {
+            Entry::Namespace { name, summary } => {
                 self.namespaces += 1;
-                return Ok(());
+                let replaced = self.inventory.namespaces.insert_owned("", name.clone(), summary);
+                replaced.then(|| format!("Namespace {name}"))
             }
             Entry::Ignored(note) => {
                 self.notes.push(note);
@@ -136,7 +138,7 @@ fn read_yaml(text: &str) -> Result<Vec<Doc>, documents::DocumentError> {
 
 /// What one object of a snapshot becomes.
 enum Entry {
-    Namespace,
+    Namespace { name: Box<str>, summary: NamespaceSummary },
     Secret { namespace: Arc<str>, name: Box<str>, summary: SecretSummary },
     ServiceAccount { namespace: Arc<str>, name: Box<str>, summary: ServiceAccountSummary },
     Ignored(String),
@@ -282,7 +284,9 @@ fn try_summarise(object: &Value) -> Result<Entry, String> {
     };
     let namespace = metadata.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or("default");
     Ok(match (api_version, kind) {
-        ("v1", "Namespace") => Entry::Namespace,
+        ("v1", "Namespace") => {
+            Entry::Namespace { name: name.into(), summary: NamespaceSummary::from_metadata(&metadata) }
+        }
         ("v1", "ServiceAccount") => {
             let sa = ServiceAccount::deserialize(object).map_err(|e| {
                 format!("ServiceAccount {namespace}/{name}: {}", describe_serde_message(&e.to_string()))

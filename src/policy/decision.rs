@@ -122,6 +122,8 @@ pub struct Decision {
     pub warnings: Vec<String>,
     /// Texts per audited rule.
     pub audit: BTreeMap<RuleId, Vec<String>>,
+    /// Texts per rule whose violations the requester is exempt from.
+    pub exempt: BTreeMap<RuleId, Vec<String>>,
     /// Every violation with the action it was handled with (for metrics).
     pub tally: Vec<(RuleId, Action)>,
     /// The texts of the violations that were warned or audited, with their
@@ -179,6 +181,7 @@ pub fn decide(findings: &[Finding], action_of: impl Fn(RuleId) -> Action) -> Dec
             }
             Action::Warn => decision.warnings.push(text),
             Action::Audit => decision.audit.entry(finding.rule).or_default().push(text),
+            Action::Exempt => decision.exempt.entry(finding.rule).or_default().push(text),
             Action::Off => unreachable!("off findings are skipped above"),
         }
     }
@@ -239,6 +242,18 @@ mod tests {
         assert!(d.allowed() && d.warnings.is_empty());
         assert_eq!(d.audit[&RuleId::PodSecretExists].len(), 2);
         assert_eq!(d.audit[&RuleId::PodSecretKeys].len(), 1);
+    }
+
+    #[test]
+    fn exempt_allows_and_still_counts() {
+        let d = decide(&findings(), |r| match r {
+            RuleId::PodSecretExists => Action::Exempt,
+            _ => Action::Deny,
+        });
+        assert!(d.allowed());
+        assert_eq!(d.exempt[&RuleId::PodSecretExists].len(), 2);
+        assert_eq!(d.tally, vec![(RuleId::PodSecretExists, Action::Exempt), (RuleId::PodSecretExists, Action::Exempt)]);
+        assert_eq!(d.warnings, vec!["[pod-secret-keys] keys not visible"], "the unknown of another rule still warns");
     }
 
     #[test]

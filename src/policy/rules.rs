@@ -106,10 +106,14 @@ pub enum Action {
     Audit,
     /// Do not evaluate the rule.
     Off,
+    /// Allow: the requester is exempt from the rule (contract §4.1). Never
+    /// configured as a rule's action; the violation is still counted and
+    /// named in an audit annotation.
+    Exempt,
 }
 
 impl Action {
-    /// Every action, in the order the policy file documents them.
+    /// Every action a policy file may set, in the order it documents them.
     pub const ALL: [Action; 4] = [Action::Deny, Action::Warn, Action::Audit, Action::Off];
 
     /// The name used in the policy file and in metric labels.
@@ -119,6 +123,7 @@ impl Action {
             Action::Warn => "warn",
             Action::Audit => "audit",
             Action::Off => "off",
+            Action::Exempt => "exempt",
         }
     }
 

@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::names::parse_go_bool;
+use super::overrides::{Labels, NAMESPACE_NAME_LABEL};
 
 /// Upstream's annotation that limits a ServiceAccount's mountable secrets.
 pub const ENFORCE_MOUNTABLE_SECRETS: &str = "kubernetes.io/enforce-mountable-secrets";
@@ -30,6 +31,10 @@ pub trait ClusterView: Send + Sync {
     fn secret(&self, namespace: &str, name: &str) -> Option<Arc<SecretSummary>>;
     /// The ServiceAccount `namespace/name`, if the view knows it.
     fn service_account(&self, namespace: &str, name: &str) -> Option<Arc<ServiceAccountSummary>>;
+    /// The Namespace `name` (its labels select overrides), if the view knows it.
+    fn namespace(&self, _name: &str) -> Option<Arc<NamespaceSummary>> {
+        None
+    }
     /// Whether an object the view does not hold is absent (true: the live
     /// cluster, or a snapshot of it) or merely unknown (false: `review`
     /// without `--cluster`), in which case rules that need it say so instead
@@ -167,6 +172,26 @@ impl ServiceAccountSummary {
     }
 }
 
+/// What secretgate keeps of a Namespace: its labels, which select the
+/// policy overrides that apply in it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NamespaceSummary {
+    /// `metadata.labels`, with `kubernetes.io/metadata.name` set to the
+    /// name as the API server always sets it (a snapshot may leave it out).
+    pub labels: Labels,
+}
+
+impl NamespaceSummary {
+    /// Summarise a Namespace's metadata.
+    pub fn from_metadata(metadata: &ObjectMeta) -> Self {
+        let mut labels = metadata.labels.clone().unwrap_or_default();
+        if let Some(name) = metadata.name.as_deref() {
+            labels.entry(NAMESPACE_NAME_LABEL.to_string()).or_insert_with(|| name.to_string());
+        }
+        NamespaceSummary { labels }
+    }
+}
+
 /// Shared copies of repeated values: most Secrets of a cluster have one of a
 /// few key sets (`tls.crt`/`tls.key`, `.dockerconfigjson`, ...), so 100k
 /// summaries hold a handful of key lists, not 100k.
@@ -233,6 +258,8 @@ impl Interned for SecretSummary {
 }
 
 impl Interned for ServiceAccountSummary {}
+
+impl Interned for NamespaceSummary {}
 
 /// Objects of one namespace, by name.
 type ByName<V> = HashMap<Box<str>, Arc<V>>;
@@ -314,6 +341,8 @@ pub struct Inventory {
     pub secrets: Objects<SecretSummary>,
     /// ServiceAccount summaries.
     pub service_accounts: Objects<ServiceAccountSummary>,
+    /// Namespace summaries, cluster-scoped: held under the namespace `""`.
+    pub namespaces: Objects<NamespaceSummary>,
     /// Only some objects are known (no cluster snapshot was given): a miss is unknown.
     pub partial: bool,
 }
@@ -323,6 +352,18 @@ impl Inventory {
     #[must_use]
     pub fn with_secret(self, namespace: &str, name: &str, summary: SecretSummary) -> Self {
         self.secrets.insert(namespace, name, summary);
+        self
+    }
+
+    /// Builder for tests: add a Namespace with `labels`.
+    #[must_use]
+    pub fn with_namespace(self, name: &str, labels: &[(&str, &str)]) -> Self {
+        let metadata = ObjectMeta {
+            name: Some(name.to_string()),
+            labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            ..Default::default()
+        };
+        self.namespaces.insert("", name, NamespaceSummary::from_metadata(&metadata));
         self
     }
 
@@ -341,6 +382,10 @@ impl ClusterView for Inventory {
 
     fn service_account(&self, namespace: &str, name: &str) -> Option<Arc<ServiceAccountSummary>> {
         self.service_accounts.get(namespace, name)
+    }
+
+    fn namespace(&self, name: &str) -> Option<Arc<NamespaceSummary>> {
+        self.namespaces.get("", name)
     }
 
     fn complete(&self) -> bool {

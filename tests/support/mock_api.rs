@@ -31,6 +31,8 @@ pub struct Seen {
 struct Objects {
     secrets: BTreeMap<(String, String), Value>,
     service_accounts: BTreeMap<(String, String), Value>,
+    /// Namespaces, under the namespace `""`.
+    namespaces: BTreeMap<(String, String), Value>,
 }
 
 /// How the mock's Events API behaves.
@@ -85,6 +87,7 @@ impl MockApi {
         let app = Router::new()
             .route("/api/v1/secrets", get(list_or_watch_secrets))
             .route("/api/v1/serviceaccounts", get(list_or_watch_service_accounts))
+            .route("/api/v1/namespaces", get(list_or_watch_namespaces))
             .route("/api/v1/namespaces/{ns}/secrets/{name}", get(get_secret))
             .route("/api/v1/namespaces/{ns}/serviceaccounts/{name}", get(get_service_account))
             .route("/apis/events.k8s.io/v1/namespaces/{ns}/events", axum::routing::post(create_event))
@@ -117,6 +120,21 @@ impl MockApi {
     pub fn put_service_account(&self, sa: Value) {
         let key = key_of(&sa);
         self.inner.objects.lock().unwrap().service_accounts.insert(key, sa);
+    }
+
+    /// Put a Namespace in the store (seen by lists, not by watches).
+    pub fn put_namespace(&self, namespace: Value) {
+        let name = namespace["metadata"]["name"].as_str().unwrap().to_string();
+        self.inner.objects.lock().unwrap().namespaces.insert((String::new(), name), namespace);
+    }
+
+    /// Send a watch event for a Namespace (and keep the store in step).
+    pub fn watch_namespace(&self, kind: &str, namespace: Value) {
+        self.put_namespace(namespace.clone());
+        let rv = self.inner.resource_version.fetch_add(1, Ordering::SeqCst).to_string();
+        let mut object = namespace;
+        object["metadata"]["resourceVersion"] = rv.into();
+        let _ = self.inner.events.send(("namespaces", json!({"type": kind, "object": object})));
     }
 
     /// Remove a Secret from the store.
@@ -201,8 +219,11 @@ async fn list_or_watch(
     line.push('?');
     line.push_str(&q.join("&"));
     let metadata = record(&inner, line, &headers);
-    let (kind, item_kind) =
-        if resource == "secrets" { ("Secret", "SecretList") } else { ("ServiceAccount", "ServiceAccountList") };
+    let (kind, item_kind) = match resource {
+        "secrets" => ("Secret", "SecretList"),
+        "namespaces" => ("Namespace", "NamespaceList"),
+        _ => ("ServiceAccount", "ServiceAccountList"),
+    };
     if query.get("watch").is_some_and(|w| w == "true" || w == "1") {
         let receiver = inner.events.subscribe();
         let stream = futures::stream::unfold(receiver, move |mut receiver| async move {
@@ -232,7 +253,11 @@ async fn list_or_watch(
         return json_body(StatusCode::INTERNAL_SERVER_ERROR, status);
     }
     let objects = inner.objects.lock().unwrap();
-    let store = if resource == "secrets" { &objects.secrets } else { &objects.service_accounts };
+    let store = match resource {
+        "secrets" => &objects.secrets,
+        "namespaces" => &objects.namespaces,
+        _ => &objects.service_accounts,
+    };
     let items: Vec<Value> = store
         .values()
         .map(|o| {
@@ -255,6 +280,10 @@ async fn list_or_watch_secrets(State(inner): State<Arc<Inner>>, uri: Uri, header
     list_or_watch(inner, "secrets", query(&uri), headers).await
 }
 
+async fn list_or_watch_namespaces(State(inner): State<Arc<Inner>>, uri: Uri, headers: HeaderMap) -> Response {
+    list_or_watch(inner, "namespaces", query(&uri), headers).await
+}
+
 async fn list_or_watch_service_accounts(State(inner): State<Arc<Inner>>, uri: Uri, headers: HeaderMap) -> Response {
     list_or_watch(inner, "serviceaccounts", query(&uri), headers).await
 }
@@ -262,7 +291,11 @@ async fn list_or_watch_service_accounts(State(inner): State<Arc<Inner>>, uri: Ur
 fn get_one(inner: &Inner, resource: &'static str, ns: String, name: String, headers: &HeaderMap) -> Response {
     let metadata = record(inner, format!("GET /api/v1/namespaces/{ns}/{resource}/{name}"), headers);
     let objects = inner.objects.lock().unwrap();
-    let store = if resource == "secrets" { &objects.secrets } else { &objects.service_accounts };
+    let store = match resource {
+        "secrets" => &objects.secrets,
+        "namespaces" => &objects.namespaces,
+        _ => &objects.service_accounts,
+    };
     match store.get(&(ns, name.clone())) {
         Some(object) => {
             let mut object = object.clone();

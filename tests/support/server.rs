@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use secretgate::app::serve::{Running, ServeConfig, ViewSource, start};
 use secretgate::cluster::Snapshot;
-use secretgate::policy::Settings;
+use secretgate::policy::Policy;
 use secretgate::server::tls::TlsFiles;
 
 /// A running server and where its files are.
@@ -39,7 +39,9 @@ pub fn config(files: &secretgate::app::certs::Generated, view: ViewSource) -> Se
         admin_listen: "127.0.0.1:0".parse().unwrap(),
         tls: TlsFiles { cert: files.cert.clone(), key: files.key.clone(), client_ca: None },
         tls_reload_interval: Duration::from_millis(100),
-        settings: Settings::default(),
+        policy: Policy::default(),
+        policy_source: None,
+        config_reload_interval: Duration::from_millis(100),
         view,
         confirm_timeout: Duration::from_secs(2),
         max_body_bytes: 8 * 1024 * 1024,

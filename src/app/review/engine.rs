@@ -3,7 +3,6 @@
 //! go through the server's own decode → dispatch → policy → encode path.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -11,7 +10,7 @@ use super::inputs::Input;
 use crate::admission::{Admission, Webhook};
 use crate::app::now_unix;
 use crate::cluster::View;
-use crate::policy::{Action, RuleId};
+use crate::policy::{Action, Policy, RuleId};
 
 /// The uid of a synthesised request: fixed, so answers are reproducible.
 pub const SYNTHESISED_UID: &str = "00000000-0000-0000-0000-000000000000";
@@ -23,7 +22,14 @@ pub struct Options {
     pub namespace: Option<String>,
     /// `--old`: makes the (single) manifest an UPDATE.
     pub old: Option<Value>,
+    /// `--as`: the requester's user name (default `secretgate-review`).
+    pub user: Option<String>,
+    /// `--as-group`: the requester's groups.
+    pub groups: Vec<String>,
 }
+
+/// The requester of a synthesised request when `--as` is not given.
+pub const DEFAULT_USER: &str = "secretgate-review";
 
 /// What the server answered for one input.
 #[derive(Clone, Debug)]
@@ -60,6 +66,10 @@ pub struct Reviewed {
     pub patched: Option<Value>,
     /// The response, encoded only when the AdmissionReview is printed.
     pub response: kube::core::admission::AdmissionResponse,
+    /// `request.userInfo.username`.
+    pub user: String,
+    /// `request.userInfo.groups`.
+    pub groups: Vec<String>,
 }
 
 impl Reviewed {
@@ -97,10 +107,16 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// An engine for `settings` and `view`.
-    pub fn new(settings: crate::policy::Settings, view: View) -> Result<Engine, String> {
+    /// An engine for `policy` and `view`.
+    pub fn new(policy: Policy, view: View) -> Result<Engine, String> {
         let runtime = tokio::runtime::Builder::new_current_thread().build().map_err(|e| e.to_string())?;
-        Ok(Engine { admission: Admission::new(Arc::new(settings)), view, runtime })
+        Ok(Engine { admission: Admission::new(policy), view, runtime })
+    }
+
+    /// `--explain`: every setting in force for `reviewed`, where each came
+    /// from, and what each rule did.
+    pub fn explain(&self, reviewed: &Reviewed) -> String {
+        super::explain::explain(&self.admission.policy(), self.view.cluster(), reviewed)
     }
 
     /// Answer one input as `webhook`.
@@ -108,12 +124,25 @@ impl Engine {
         let at = |e: String| format!("{}: {e}", input.source);
         let is_review = input.document.get("kind").and_then(Value::as_str) == Some("AdmissionReview");
         let body = if is_review {
-            if options.old.is_some() || options.namespace.is_some() {
-                return Err(at("--old and --namespace apply to a plain manifest, not to an AdmissionReview".into()));
+            if options.old.is_some()
+                || options.namespace.is_some()
+                || options.user.is_some()
+                || !options.groups.is_empty()
+            {
+                return Err(at(
+                    "--old, --namespace, --as and --as-group apply to a plain manifest, not to an AdmissionReview (edit its request instead)"
+                        .into(),
+                ));
             }
             input.document.clone()
         } else {
-            synthesise(input.document.clone(), options.old.clone(), options.namespace.as_deref()).map_err(at)?
+            let mut body =
+                synthesise(input.document.clone(), options.old.clone(), options.namespace.as_deref()).map_err(at)?;
+            body["request"]["userInfo"] = json!({
+                "username": options.user.as_deref().unwrap_or(DEFAULT_USER),
+                "groups": options.groups,
+            });
+            body
         };
         let request = &body["request"];
         let object = request.get("object").filter(|o| o.is_object()).cloned();
@@ -149,6 +178,11 @@ impl Engine {
             patch,
             patched,
             response: answer.response,
+            user: text(&request["userInfo"]["username"]),
+            groups: request["userInfo"]["groups"]
+                .as_array()
+                .map(|g| g.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default(),
         })
     }
 }
@@ -201,7 +235,7 @@ pub fn synthesise(object: Value, old: Option<Value>, namespace: Option<&str>) ->
             "name": name,
             "namespace": namespace,
             "operation": operation,
-            "userInfo": {"username": "secretgate-review"},
+            "userInfo": {"username": DEFAULT_USER},
             "object": object,
             "oldObject": old,
             "dryRun": false,

@@ -14,10 +14,12 @@
 //!     object: Secret apps/db         # ...or only this one (`Kind namespace/name`)
 //!     namespace: apps                # for manifests without one
 //!     old: inputs/old.yaml           # makes it an UPDATE
+//!     as: alice                      # the requester (exemptions match it)
+//!     asGroups: [break-glass]        # ...and its groups
 //!     expect:
 //!       allowed: false
 //!       checked: true                              # false: a kind the webhook does not check
-//!       rules: [{id: secret-keys, action: deny}]   # these fire, with these actions
+//!       rules: [{id: secret-keys, action: deny}]   # these fire, with these actions (deny|warn|audit|exempt)
 //!       notRules: [secret-type]                    # these do not fire
 //!       message: "must not start with"             # a regex the denial message matches
 //!       warnings: ["\\[secret-hygiene\\]"]         # each regex matches some warning
@@ -67,6 +69,10 @@ pub struct Case {
     pub namespace: Option<String>,
     /// `old`.
     pub old: Option<PathBuf>,
+    /// `as`: the requester's user name.
+    pub user: Option<String>,
+    /// `asGroups`: the requester's groups.
+    pub groups: Vec<String>,
     /// What must hold.
     pub expect: Expect,
 }
@@ -162,7 +168,12 @@ pub fn load(file: &Path) -> Result<Suite, String> {
     let mut cases: Vec<Case> = Vec::new();
     for (i, item) in list.iter().enumerate() {
         let at = format!("cases[{i}]");
-        let case = object(item, file, &at, &["name", "input", "object", "webhook", "namespace", "old", "expect"])?;
+        let case = object(
+            item,
+            file,
+            &at,
+            &["name", "input", "object", "webhook", "namespace", "old", "as", "asGroups", "expect"],
+        )?;
         let name = case
             .get("name")
             .map(|v| string(v, file, &format!("{at}.name")))
@@ -184,11 +195,21 @@ pub fn load(file: &Path) -> Result<Suite, String> {
             .unwrap_or(default_webhook);
         let namespace = case.get("namespace").map(|v| string(v, file, &format!("{at}.namespace"))).transpose()?;
         let old = case.get("old").map(|v| path(v, &format!("{at}.old"))).transpose()?;
+        let user = case.get("as").map(|v| string(v, file, &format!("{at}.as"))).transpose()?;
+        let mut groups = Vec::new();
+        if let Some(list) = case.get("asGroups") {
+            let Value::Array(items) = list else {
+                return Err(err(file, &format!("{at}.asGroups"), "expected a list of group names"));
+            };
+            for (j, item) in items.iter().enumerate() {
+                groups.push(string(item, file, &format!("{at}.asGroups[{j}]"))?);
+            }
+        }
         let expect = match case.get("expect") {
             Some(v) => expect(v, file, &format!("{at}.expect"), dir)?,
             None => return Err(err(file, &format!("{at}.expect"), "what the case must answer is required")),
         };
-        cases.push(Case { name, input, object: only, webhook, namespace, old, expect });
+        cases.push(Case { name, input, object: only, webhook, namespace, old, user, groups, expect });
     }
     Ok(Suite { name, file: file.to_path_buf(), policy, values, cluster, cases })
 }
@@ -211,7 +232,8 @@ fn expect(v: &Value, file: &Path, at: &str, dir: &Path) -> Result<Expect, String
             Some("deny") => Action::Deny,
             Some("warn") => Action::Warn,
             Some("audit") => Action::Audit,
-            _ => return Err(err(file, &format!("{at}.action"), "expected deny, warn or audit")),
+            Some("exempt") => Action::Exempt,
+            _ => return Err(err(file, &format!("{at}.action"), "expected deny, warn, audit or exempt")),
         };
         expect.rules.push((id, action));
     }

@@ -34,7 +34,24 @@ fn scan_with(settings: Settings) -> Scan {
     let inventory = Inventory::default()
         .with_secret("apps", "db", SecretSummary::with_keys("Opaque", &["password"]))
         .with_service_account("apps", "default", ServiceAccountSummary::default());
-    Scan::new(Arc::new(settings), inventory, NOW)
+    Scan::new(Arc::new(Policy::from(settings)), inventory, NOW)
+}
+
+#[test]
+fn each_namespace_is_judged_by_its_overrides() {
+    let text = "overrides:\n  - name: dev\n    namespaces: {selector: {matchLabels: {env: dev}}}\n    rules: {pod-secret-exists: {action: warn}}\n";
+    let policy = crate::config::policy_file::parse(text).unwrap();
+    let inventory = Inventory::default().with_namespace("apps", &[("env", "dev")]).with_namespace("prod", &[]);
+    let mut scan = Scan::new(Arc::new(policy), inventory, NOW);
+    assert!(scan.needs_namespaces());
+    scan.scan(&pod("p", "gone"));
+    let prod = object(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "q", "namespace": "prod"},
+        "spec": {"containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "v", "secret": {"secretName": "gone"}}]}}));
+    scan.scan(&prod);
+    let outcome = scan.finish();
+    let action = |ns: &str| outcome.findings.iter().find(|f| f.subject.namespace == ns).map(|f| f.action);
+    assert_eq!(action("apps"), Some(Action::Warn), "the dev override");
+    assert_eq!(action("prod"), Some(Action::Deny), "the file's default");
 }
 
 #[test]

@@ -1,0 +1,216 @@
+//! Reload of the policy file without a restart: `serve` polls its `--config`
+//! (or `--values`) file and applies a changed policy to new requests. A
+//! ConfigMap volume's `..data` symlink swap is a change like any other: the
+//! path is opened anew on every poll. A file that does not parse is refused
+//! with its path and the offending key named, counted in
+//! `secretgate_config_reloads_total{outcome="failure"}`, and the last good
+//! policy keeps serving.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::policy_file;
+use crate::admission::Admission;
+use crate::metrics::Metrics;
+
+/// The most a policy file may hold: real ones are a few kB.
+pub const MAX_POLICY_BYTES: u64 = 1024 * 1024;
+
+/// Which file holds the policy, and how it is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicySource {
+    /// `--config`: a policy file.
+    Config(PathBuf),
+    /// `--values`: a chart values file's `policy` key.
+    Values(PathBuf),
+}
+
+impl PolicySource {
+    /// The source the flags name, if any (without one the defaults never change).
+    pub fn of(args: &super::PolicyArgs) -> Option<PolicySource> {
+        match (&args.config, &args.values) {
+            (Some(path), _) => Some(PolicySource::Config(path.clone())),
+            (None, Some(path)) => Some(PolicySource::Values(path.clone())),
+            (None, None) => None,
+        }
+    }
+
+    fn flag(&self) -> &'static str {
+        match self {
+            PolicySource::Config(_) => "--config",
+            PolicySource::Values(_) => "--values",
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            PolicySource::Config(path) | PolicySource::Values(path) => path,
+        }
+    }
+}
+
+/// Polls the policy file and swaps the policy of an [`Admission`] (shared
+/// with every clone: the handlers and the audit) when it changes.
+#[derive(Debug)]
+pub struct PolicyReloader {
+    source: PolicySource,
+    admission: Admission,
+    /// The bytes last seen, loaded or refused: a broken file is reported once.
+    seen: Mutex<Vec<u8>>,
+    metrics: Metrics,
+}
+
+impl PolicyReloader {
+    /// A reloader for the policy `admission` serves, read from `source`; `loaded`
+    /// holds the bytes it was loaded from at start.
+    pub fn new(source: PolicySource, admission: Admission, loaded: Vec<u8>, metrics: Metrics) -> Arc<PolicyReloader> {
+        metrics.set_config_loaded(crate::app::now_unix());
+        Arc::new(PolicyReloader { source, admission, seen: Mutex::new(loaded), metrics })
+    }
+
+    /// The bytes of `source` now, bounded; for the first load and each poll.
+    pub fn read(source: &PolicySource) -> Result<Vec<u8>, String> {
+        read_bounded(source.path()).map_err(|e| format!("{} {}: {e}", source.flag(), source.path().display()))
+    }
+
+    /// Re-read the file; apply it when it changed and parses. Returns whether
+    /// a new policy is now in force.
+    pub fn reload(&self) -> bool {
+        let bytes = match Self::read(&self.source) {
+            Ok(bytes) => bytes,
+            // mid-swap the path may be briefly missing: try again on the next poll
+            Err(error) => {
+                tracing::debug!(%error, "Could not read the policy file");
+                return false;
+            }
+        };
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if *seen == bytes {
+            return false;
+        }
+        *seen = bytes.clone();
+        drop(seen);
+        let path = self.source.path();
+        let parsed = std::str::from_utf8(&bytes).map_err(|_| "not UTF-8 text".to_string()).and_then(|text| {
+            let parsed = match &self.source {
+                PolicySource::Config(_) => policy_file::parse(text),
+                PolicySource::Values(_) => policy_file::parse_values(text),
+            };
+            parsed.map_err(|e| e.0)
+        });
+        match parsed {
+            Ok(policy) => {
+                let (overrides, exemptions) = (policy.overrides().len(), policy.exemptions().len());
+                self.admission.replace_policy(policy);
+                self.metrics.record_config_reload(true);
+                self.metrics.set_config_loaded(crate::app::now_unix());
+                tracing::info!(
+                    flag = self.source.flag(),
+                    path = %path.display(),
+                    overrides,
+                    exemptions,
+                    "Policy reloaded; new requests use it"
+                );
+                true
+            }
+            Err(error) => {
+                self.metrics.record_config_reload(false);
+                tracing::error!(
+                    flag = self.source.flag(),
+                    path = %path.display(),
+                    %error,
+                    "New policy refused; the last good policy keeps serving (fix the file: it is read again when it changes)"
+                );
+                false
+            }
+        }
+    }
+
+    /// Poll every `interval` until `shutdown` fires.
+    pub fn spawn_polling(self: &Arc<Self>, interval: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {
+                        let this = this.clone();
+                        let _ = tokio::task::spawn_blocking(move || this.reload()).await;
+                    }
+                    _ = shutdown.changed() => return,
+                }
+            }
+        });
+    }
+}
+
+/// Read a regular file of at most [`MAX_POLICY_BYTES`], opened non-blocking
+/// so that a FIFO in its place never blocks the poller.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("is not a regular file".into());
+    }
+    let mut bytes = Vec::with_capacity(meta.len().min(MAX_POLICY_BYTES) as usize);
+    file.take(MAX_POLICY_BYTES + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_POLICY_BYTES {
+        return Err(format!("holds more than {MAX_POLICY_BYTES} bytes"));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Action, RuleId};
+
+    fn action(admission: &Admission) -> Action {
+        admission.policy().base().action(RuleId::PodSecretExists)
+    }
+
+    #[test]
+    fn a_symlink_swap_applies_and_a_broken_file_keeps_the_last_good_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        // the kubelet's layout: config.yaml -> ..data/config.yaml, ..data -> ..<timestamp>
+        let write_version = |name: &str, text: &str| {
+            let version = dir.path().join(name);
+            std::fs::create_dir(&version).unwrap();
+            std::fs::write(version.join("config.yaml"), text).unwrap();
+            let tmp = dir.path().join("..data_tmp");
+            std::os::unix::fs::symlink(name, &tmp).unwrap();
+            std::fs::rename(&tmp, dir.path().join("..data")).unwrap();
+        };
+        write_version("..v1", "rules: {pod-secret-exists: {action: deny}}\n");
+        let path = dir.path().join("config.yaml");
+        std::os::unix::fs::symlink("..data/config.yaml", &path).unwrap();
+        let source = PolicySource::Config(path);
+        let loaded = PolicyReloader::read(&source).unwrap();
+        let admission = Admission::new(policy_file::parse(std::str::from_utf8(&loaded).unwrap()).unwrap());
+        let metrics = Metrics::new();
+        let reloader = PolicyReloader::new(source, admission.clone(), loaded, metrics.clone());
+        assert!(!reloader.reload(), "nothing changed");
+        write_version("..v2", "rules: {pod-secret-exists: {action: warn}}\n");
+        assert!(reloader.reload());
+        assert_eq!(action(&admission), Action::Warn);
+        write_version("..v3", "rules: {pod-secret-exists: {action: block}}\n");
+        assert!(!reloader.reload());
+        assert_eq!(action(&admission), Action::Warn, "the last good policy serves");
+        let text = metrics.render();
+        assert!(text.contains(r#"secretgate_config_reloads_total{outcome="failure"} 1"#), "{text}");
+        assert!(text.contains(r#"secretgate_config_reloads_total{outcome="success"} 1"#), "{text}");
+        assert!(!reloader.reload(), "a broken file is reported once");
+        write_version("..v4", "rules: {pod-secret-exists: {action: audit}}\n");
+        assert!(reloader.reload());
+        assert_eq!(action(&admission), Action::Audit);
+    }
+}
