@@ -99,6 +99,7 @@ run_scenario q "certificate files: the caBundle from --webhook-ca-file; 8 rotati
 run_scenario r "two replicas starting together on an empty CA Secret agree on one CA; both serve certificates the caBundle trusts; one audits, the other takes the Lease when it dies"
 run_scenario l "the managed CA and serving certificate rotate during 75 s of server-side dry runs: no failure"
 run_scenario s "the audit: problems planted before the install appear in the PolicyReport; a fix removes its result; metrics agree"
+run_scenario t "per-namespace policy: a helm upgrade reaches the running server; relabelling dev to prod denies the next Pod; an exempted group is admitted and audited; a broken policy is refused"
 run_scenario k "failurePolicy with secretgate stopped; nothing left after helm uninstall"
 run_scenario m "the same decisions through secretgate review on a kubectl-exported snapshot"
 

@@ -384,6 +384,34 @@ fn the_policy_value_becomes_a_config_file_secretgate_reads() {
     let docs = render(&[]);
     let empty = named(&docs, "ConfigMap", "rel-secretgate")["data"]["config.yaml"].as_str().unwrap().to_string();
     assert_eq!(secretgate::config::policy_file::parse(&empty).unwrap(), secretgate::policy::Policy::default());
+
+    // overrides and exemptions pass through the chart as the server reads them
+    let overrides = [
+        "policy.overrides[0].name=dev",
+        "policy.overrides[0].namespaces.selector.matchExpressions[0].key=env",
+        "policy.overrides[0].namespaces.selector.matchExpressions[0].operator=In",
+        "policy.overrides[0].namespaces.selector.matchExpressions[0].values[0]=dev",
+        "policy.overrides[0].rules.pod-secret-exists.action=warn",
+        "policy.exemptions[0].name=break-glass",
+        "policy.exemptions[0].groups[0]=break-glass",
+        "policy.exemptions[0].rules[0]=pod-secret-exists",
+    ];
+    let with_overrides = render(&overrides);
+    let config =
+        named(&with_overrides, "ConfigMap", "rel-secretgate")["data"]["config.yaml"].as_str().unwrap().to_string();
+    let policy = secretgate::config::policy_file::parse(&config).unwrap();
+    assert_eq!((policy.overrides().len(), policy.exemptions().len()), (1, 1), "{config}");
+    // the policy is reloaded by the server: changing it must not roll the Pods
+    let template = |docs: &[Value]| one(docs, "Deployment")["spec"]["template"].clone();
+    assert_eq!(template(&docs), template(&with_overrides), "a policy change changed the pod template");
+    // the schema refuses what the server would refuse
+    let mut bad_operator = overrides.to_vec();
+    bad_operator[2] = "policy.overrides[0].namespaces.selector.matchExpressions[0].operator=Equals";
+    assert!(refused(&bad_operator).contains("operator"), "{}", refused(&bad_operator));
+    let mut bad_rule = overrides.to_vec();
+    bad_rule[7] = "policy.exemptions[0].rules[0]=pod-secret-exist";
+    assert!(refused(&bad_rule).contains("rules"), "{}", refused(&bad_rule));
+    assert!(refused(&["policy.overrides[0].namespaces.names[0]=a"]).contains("name"), "an override needs a name");
 }
 
 fn cert_manager_mode_registers_the_certificates_ca() {
@@ -463,6 +491,8 @@ fn rbac_grants_exactly_what_the_server_needs() {
         "resourceNames": ["rel-secretgate"], "verbs": ["get", "update"]});
     let namespace =
         json!({"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["sg-system"], "verbs": ["get"]});
+    // Namespace labels select the policy's overrides
+    let labels = json!({"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]});
     let spec = json!({"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["rel-secretgate-webhooks"], "verbs": ["get"]});
     let ca = json!({"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["rel-secretgate-ca"], "verbs": ["get", "update"]});
     let endpoints = json!({"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list"]});
@@ -478,7 +508,7 @@ fn rbac_grants_exactly_what_the_server_needs() {
         json!({"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["rel-secretgate-audit"], "verbs": ["get", "patch", "update"]}),
     ];
     let docs = render(&[]);
-    let mut cluster_rules = vec![read.clone(), events, registration.clone(), namespace.clone()];
+    let mut cluster_rules = vec![read.clone(), events, registration.clone(), namespace.clone(), labels.clone()];
     cluster_rules.extend(audit.iter().cloned());
     assert_eq!(one(&docs, "ClusterRole")["rules"], json!(cluster_rules));
     assert_eq!(one(&docs, "Role")["rules"], json!([spec, ca, lease[0], lease[1], endpoints]));
@@ -503,7 +533,7 @@ fn rbac_grants_exactly_what_the_server_needs() {
         ]);
         assert_eq!(arg(&docs, "--audit-interval").unwrap(), "0", "{view}");
         assert_eq!(arg(&docs, "--secret-view").unwrap(), view);
-        assert_eq!(one(&docs, "ClusterRole")["rules"], json!([read, registration, namespace]), "{view}");
+        assert_eq!(one(&docs, "ClusterRole")["rules"], json!([read, registration, namespace, labels]), "{view}");
         assert_eq!(one(&docs, "Role")["rules"], json!([spec, endpoints]), "{view}: no CA Secret to write");
         let binding = one(&docs, "ClusterRoleBinding");
         assert_eq!(binding["subjects"][0]["name"], one(&docs, "ServiceAccount")["metadata"]["name"]);

@@ -211,3 +211,38 @@ async fn a_failing_list_is_retried_with_backoff() {
         api.seen().into_iter().filter(|s| s.line.starts_with("GET /api/v1/") && !s.line.contains("watch=")).count();
     assert!(lists >= 4, "two failed lists were retried: {lists} lists");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relabelling_a_namespace_changes_the_next_answer() {
+    let api = MockApi::start(false, 0).await;
+    api.put_service_account(service_account("team-a", "default"));
+    let namespace = |env: &str| json!({"metadata": {"name": "team-a", "resourceVersion": "1", "labels": {"env": env}}});
+    api.put_namespace(namespace("prod"));
+    let (dir, files) = certificates();
+    let view = secretgate::app::serve::ViewSource::Live { client: api.client(), secret_view: SecretView::Keys };
+    let mut cfg = config(&files, view);
+    cfg.policy = secretgate::config::policy_file::parse(
+        "overrides:\n  - name: dev\n    namespaces: {selector: {matchLabels: {env: dev}}}\n    rules: {pod-secret-exists: {action: warn}}\n",
+    )
+    .unwrap();
+    let running = secretgate::app::serve::start(cfg).await.unwrap_or_else(|e| panic!("{}", e.message));
+    let server = support::server::TestServer { running, ca: std::fs::read(&files.ca).unwrap(), dir };
+    until_ready(&server).await;
+    let answer = allowed(&server, pod_review("gone", None)).await;
+    assert_eq!(answer["allowed"], false, "env=prod: the file's deny");
+    assert!(answer["auditAnnotations"].get("policy").is_none());
+
+    api.watch_namespace("MODIFIED", namespace("dev"));
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        last = allowed(&server, pod_review("gone", None)).await;
+        if last["allowed"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(last["allowed"], true, "env=dev: the override's warn: {last}");
+    assert_eq!(last["auditAnnotations"]["policy"], "dev");
+    let (_, metrics) = admin_get(server.running.admin_addr, "/metrics").await;
+    assert!(metrics.contains(r#"secretgate_cluster_objects{kind="Namespace"} 1"#), "{metrics}");
+}

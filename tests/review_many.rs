@@ -68,7 +68,7 @@ fn files_and_directories_are_read_recursively_with_a_summary() {
         "WARNED   Secret apps/echo-newline (",
         "SKIPPED  Namespace apps (",
         "not checked by secretgate: 1 ConfigMap, 2 Namespace, 4 ServiceAccount",
-        "3 document(s) in the directories were not Kubernetes objects",
+        "5 document(s) in the directories were not Kubernetes objects",
     ] {
         assert!(out.contains(want), "{want} in:\n{out}");
     }

@@ -48,7 +48,7 @@ fn check(ok: bool, message: String) -> Result<(), Failed> {
 fn the_example_suites_pass() -> Result<(), Failed> {
     let (code, out, err) = run(&["test", &examples()]);
     check(code == 0, format!("exit {code}:\n{out}\n{err}"))?;
-    check(out.contains("secretgate test: 2 suites, 12 cases: 12 passed, 0 failed"), out)
+    check(out.contains("secretgate test: 3 suites, 14 cases: 14 passed, 0 failed"), out)
 }
 
 fn a_changed_expectation_fails_naming_case_expected_and_actual() -> Result<(), Failed> {
@@ -65,7 +65,7 @@ fn a_changed_expectation_fails_naming_case_expected_and_actual() -> Result<(), F
         out.contains("expected allowed, got denied: [secret-keys] data[..hidden]: Invalid value: \"..hidden\""),
         out.clone(),
     )?;
-    check(out.contains("12 cases: 11 passed, 1 failed"), out)
+    check(out.contains("14 cases: 13 passed, 1 failed"), out)
 }
 
 fn a_changed_patch_expectation_names_the_first_difference() -> Result<(), Failed> {
@@ -81,7 +81,7 @@ fn a_changed_patch_expectation_names_the_first_difference() -> Result<(), Failed
 fn run_filters_cases_by_name() -> Result<(), Failed> {
     let (code, out, _) = run(&["test", &examples(), "--run", "chart-values/"]);
     check(code == 0, out.clone())?;
-    check(out.contains("2 cases: 2 passed, 0 failed, 10 filtered out by --run"), out.clone())?;
+    check(out.contains("2 cases: 2 passed, 0 failed, 12 filtered out by --run"), out.clone())?;
     check(!out.contains("ok    a Secret with invalid keys"), out)?;
     let (code, _, err) = run(&["test", &examples(), "--run", "no such case"]);
     check(code == 2 && err.contains("no case ran"), err)
@@ -155,7 +155,7 @@ fn junit_reports_validate_against_a_junit_schema() -> Result<(), Failed> {
             .unwrap();
         check(validate.status.success(), String::from_utf8_lossy(&validate.stderr).into_owned())?;
         let xml = std::fs::read_to_string(&report).unwrap();
-        check(xml.contains(&format!("tests=\"12\" failures=\"{want_failures}\"")), xml.clone())?;
+        check(xml.contains(&format!("tests=\"14\" failures=\"{want_failures}\"")), xml.clone())?;
         if want_failures > 0 {
             check(xml.contains("<failure message=\"expected allowed, got denied: [secret-keys]"), xml)?;
         }

@@ -30,6 +30,30 @@ helm_install() {
   release_install "$RELEASE" "$RELEASE_NS" "$WEBHOOK_PORT" "$@"
 }
 
+# sync_policy NAME CONFIGMAP NAMESPACE: what the kubelet does for a ConfigMap
+# volume: the policy under $RUN/policy-NAME.d/ as config.yaml -> ..data/config.yaml,
+# ..data -> ..<version>, the new version swapped in with one rename.
+# $RUN/policy-NAME.yaml points at it (what `secretgate review` is given).
+sync_policy() {
+  local name=$1 cm=$2 ns=$3 dir="$RUN/policy-$1.d"
+  mkdir -p "$dir"
+  kc get configmap "$cm" -n "$ns" -o jsonpath='{.data.config\.yaml}' > "$dir/incoming" || return 1
+  swap_policy "$name" "$dir/incoming"
+}
+
+# swap_policy NAME FILE: swap FILE in as the policy of server NAME (see sync_policy).
+swap_policy() {
+  local name=$1 file=$2 dir="$RUN/policy-$1.d" version old
+  version="..$(date +%s%N)"
+  mkdir -p "$dir/$version"
+  cp "$file" "$dir/$version/config.yaml"
+  old=$(readlink "$dir/..data" 2>/dev/null || true)
+  ln -sfn "$version" "$dir/..data_tmp" && mv -T "$dir/..data_tmp" "$dir/..data"
+  [ -z "$old" ] || rm -rf "${dir:?}/$old"
+  [ -L "$dir/config.yaml" ] || ln -s ..data/config.yaml "$dir/config.yaml"
+  ln -sfn "$dir/config.yaml" "$RUN/policy-$name.yaml"
+}
+
 # release_serve NAME RELEASE NAMESPACE PORT ADMIN_PORT [serve flags...]: run the
 # server of a release as process NAME, with the release's policy and a token of
 # its ServiceAccount, and wait until it is ready.
@@ -37,7 +61,7 @@ release_serve() {
   local name=$1 release=$2 ns=$3 port=$4 admin=$5; shift 5
   local fullname=$release
   [[ "$release" == *secretgate* ]] || fullname="$release-secretgate"
-  kc get configmap "$fullname" -n "$ns" -o jsonpath='{.data.config\.yaml}' > "$RUN/policy-$name.yaml"
+  sync_policy "$name" "$fullname" "$ns" || return 1
   local token
   token=$(kc create token "$fullname" -n "$ns" --duration=24h)
   write_kubeconfig "$RUN/$name.kubeconfig" "https://127.0.0.1:$APISERVER_PORT" token "$token"
@@ -49,7 +73,7 @@ release_serve() {
   KUBECONFIG="$RUN/$name.kubeconfig" start "$name" "$RUN/logs/$name.log" "$SECRETGATE" serve \
     --listen="127.0.0.1:$port" --admin-listen="127.0.0.1:$admin" --namespace="$ns" "${tls[@]}" \
     --webhook-configmap="$fullname-webhooks" --resync-interval=1s \
-    --config="$RUN/policy-$name.yaml" --reporting-instance=e2e-host \
+    --config="$RUN/policy-$name.d/config.yaml" --config-reload-interval=1s --reporting-instance=e2e-host \
     --audit-interval="${E2E_AUDIT_INTERVAL:-3s}" --audit-lease="$fullname-audit" --audit-report-name="$fullname" \
     --audit-report-owner="$fullname" \
     --audit-skip-namespace="$ns,kube-system,kube-public,kube-node-lease" \

@@ -36,6 +36,7 @@ for x in r.get("results", []):
 
 has_result() { [ "$(result_of "$@" 2>/dev/null)" != "" ]; }
 no_result() { report "$1" >/dev/null && [ "$(result_of "$@")" = "" ]; }
+# metric_value SERIES: the value of one series of the main server (empty when absent).
 metric_value() { metrics | awk -v m="$1" '$1 == m {print $2}'; }
 metric_is() { [ "$(metric_value "$1")" = "$2" ]; }
 no_report() { ! report "$1" >/dev/null; }
