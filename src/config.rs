@@ -253,7 +253,7 @@ pub struct ServeArgs {
     pub policy: PolicyArgs,
     /// How often the --config (or --values) file is checked for a change; a changed policy
     /// applies to new requests without a restart (a broken one is refused and logged).
-    #[arg(long, env = "SECRETGATE_CONFIG_RELOAD_INTERVAL", value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SECRETGATE_CONFIG_RELOAD_INTERVAL", value_name = "DURATION", default_value = "5s", value_parser = interval)]
     pub config_reload_interval: Duration,
     /// How much of each Secret the live view receives: `keys` (values dropped on arrival)
     /// or `metadata` (no value ever reaches the process; key-level checks report unknown).
@@ -313,6 +313,15 @@ pub struct ServeArgs {
 }
 
 /// An `IP:PORT` to listen on. Host names are not resolved: say which IP.
+/// A polling interval: a duration above zero (zero would poll without pause).
+fn interval(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be more than 0 (how often to check), e.g. 5s".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn socket_addr(text: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = text.parse() {
         return Ok(addr);
@@ -339,7 +348,7 @@ pub struct TlsArgs {
     #[arg(long, env = "SECRETGATE_TLS_CLIENT_CA_FILE", value_name = "PATH")]
     pub tls_client_ca_file: Option<PathBuf>,
     /// How often the TLS files are checked for a rotation.
-    #[arg(long, env = "SECRETGATE_TLS_RELOAD_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SECRETGATE_TLS_RELOAD_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = interval)]
     pub tls_reload_interval: Duration,
 }
 
@@ -381,7 +390,7 @@ pub struct LifecycleArgs {
     #[arg(long, env = "SECRETGATE_WEBHOOK_CA_FILE", value_name = "PATH", conflicts_with = "tls_ca_secret")]
     pub webhook_ca_file: Option<PathBuf>,
     /// How often the CA Secret, the namespace and the webhook configurations are checked.
-    #[arg(long, env = "SECRETGATE_RESYNC_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SECRETGATE_RESYNC_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = interval)]
     pub resync_interval: Duration,
 }
 

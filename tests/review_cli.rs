@@ -175,3 +175,13 @@ fn events_that_would_be_sent_are_printed_on_stderr() {
     let out = secretgate(&["review", "--cluster", cluster.to_str().unwrap(), dry.to_str().unwrap()], b"");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("event"), "no Events for dry runs");
 }
+
+#[test]
+fn zero_polling_intervals_are_refused_naming_the_flag() {
+    for flag in ["--config-reload-interval", "--tls-reload-interval", "--resync-interval"] {
+        let out = secretgate(&["serve", flag, "0s"], b"");
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag) && err.contains("must be more than 0"), "{flag}: {err}");
+    }
+}
