@@ -59,6 +59,14 @@ impl View {
         }
     }
 
+    /// Look up a Namespace the view does not hold (informer lag); whether it was found.
+    pub async fn confirm_namespace(&self, name: &str) -> bool {
+        match self {
+            View::Static(_) => false,
+            View::Live(live) => live.confirm_namespace(name).await,
+        }
+    }
+
     /// Object counts by kind, for `secretgate_cluster_objects`.
     pub fn counts(&self) -> Vec<(&'static str, usize)> {
         let inventory = match self {

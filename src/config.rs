@@ -312,7 +312,6 @@ pub struct ServeArgs {
     pub dev: bool,
 }
 
-/// An `IP:PORT` to listen on. Host names are not resolved: say which IP.
 /// A polling interval: a duration above zero (zero would poll without pause).
 fn interval(text: &str) -> Result<Duration, String> {
     match humantime::parse_duration(text) {
@@ -322,6 +321,7 @@ fn interval(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// An `IP:PORT` to listen on. Host names are not resolved: say which IP.
 fn socket_addr(text: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = text.parse() {
         return Ok(addr);

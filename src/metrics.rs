@@ -213,7 +213,7 @@ impl Metrics {
         for step in LIFECYCLE_STEPS {
             self.lifecycle_errors.with_label_values(&[step]);
         }
-        for kind in ["Secret", "ServiceAccount"] {
+        for kind in ["Secret", "ServiceAccount", "Namespace"] {
             for result in [Confirmation::Found, Confirmation::Absent, Confirmation::Error] {
                 self.confirmations.with_label_values(&[kind, result.as_str()]);
             }

@@ -7,9 +7,12 @@
 //!
 //! Allowed imports: `std`, `k8s_openapi`, `serde`, `serde_json`, and the pure
 //! parsing/crypto crates the hygiene rule needs (`rustls_pki_types`,
-//! `x509_parser`, `rustls::crypto::ring::sign`). `tests/architecture.rs`
+//! `x509_parser`, `rustls::crypto::ring::sign`), and `aho_corasick` for the
+//! credential detector. `tests/architecture.rs`
 //! enforces this.
 
+pub mod configmap;
+pub mod credentials;
 pub mod decision;
 pub mod names;
 pub mod overrides;

@@ -210,7 +210,7 @@ fn policy_reports_are_one_per_namespace_with_a_summary() {
     assert_eq!(shop["kind"], "PolicyReport");
     assert_eq!(shop["metadata"]["labels"]["app.kubernetes.io/managed-by"], "secretgate");
     assert_eq!(shop["summary"]["fail"], 2, "{shop}");
-    assert_eq!(shop["summary"]["warn"], 4, "{shop}");
+    assert_eq!(shop["summary"]["warn"], 6, "{shop}");
     let orphan = shop["results"].as_array().unwrap().iter().find(|r| r["resources"][0]["name"] == "orphan").unwrap();
     assert_eq!(orphan["rule"], "pod-secret-exists");
     assert_eq!(orphan["result"], "fail");

@@ -412,6 +412,12 @@ fn the_policy_value_becomes_a_config_file_secretgate_reads() {
     bad_rule[7] = "policy.exemptions[0].rules[0]=pod-secret-exist";
     assert!(refused(&bad_rule).contains("rules"), "{}", refused(&bad_rule));
     assert!(refused(&["policy.overrides[0].namespaces.names[0]=a"]).contains("name"), "an override needs a name");
+    // what the server refuses, the schema refuses first: no namespaces, no requester, a bad label key
+    assert!(refused(&["policy.exemptions[0].name=e", "policy.exemptions[0].rules[0]=*"]).contains("anyOf"));
+    let mut bad_key = overrides.to_vec();
+    bad_key[1] = "policy.overrides[0].namespaces.selector.matchExpressions[0].key=/env";
+    assert!(refused(&bad_key).contains("key"), "{}", refused(&bad_key));
+    assert!(refused(&["policy.inject.secretMounts.basePath=/a/../b"]).contains("basePath"));
 }
 
 fn cert_manager_mode_registers_the_certificates_ca() {
@@ -489,10 +495,8 @@ fn rbac_grants_exactly_what_the_server_needs() {
     let registration = json!({"apiGroups": ["admissionregistration.k8s.io"],
         "resources": ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
         "resourceNames": ["rel-secretgate"], "verbs": ["get", "update"]});
-    let namespace =
-        json!({"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["sg-system"], "verbs": ["get"]});
-    // Namespace labels select the policy's overrides
-    let labels = json!({"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]});
+    // its namespace (the owner), and Namespace labels: they select the policy's overrides
+    let labels = json!({"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]});
     let spec = json!({"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["rel-secretgate-webhooks"], "verbs": ["get"]});
     let ca = json!({"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["rel-secretgate-ca"], "verbs": ["get", "update"]});
     let endpoints = json!({"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list"]});
@@ -508,7 +512,7 @@ fn rbac_grants_exactly_what_the_server_needs() {
         json!({"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["rel-secretgate-audit"], "verbs": ["get", "patch", "update"]}),
     ];
     let docs = render(&[]);
-    let mut cluster_rules = vec![read.clone(), events, registration.clone(), namespace.clone(), labels.clone()];
+    let mut cluster_rules = vec![read.clone(), events, registration.clone(), labels.clone()];
     cluster_rules.extend(audit.iter().cloned());
     assert_eq!(one(&docs, "ClusterRole")["rules"], json!(cluster_rules));
     assert_eq!(one(&docs, "Role")["rules"], json!([spec, ca, lease[0], lease[1], endpoints]));
@@ -533,7 +537,7 @@ fn rbac_grants_exactly_what_the_server_needs() {
         ]);
         assert_eq!(arg(&docs, "--audit-interval").unwrap(), "0", "{view}");
         assert_eq!(arg(&docs, "--secret-view").unwrap(), view);
-        assert_eq!(one(&docs, "ClusterRole")["rules"], json!([read, registration, namespace, labels]), "{view}");
+        assert_eq!(one(&docs, "ClusterRole")["rules"], json!([read, registration, labels]), "{view}");
         assert_eq!(one(&docs, "Role")["rules"], json!([spec, endpoints]), "{view}: no CA Secret to write");
         let binding = one(&docs, "ClusterRoleBinding");
         assert_eq!(binding["subjects"][0]["name"], one(&docs, "ServiceAccount")["metadata"]["name"]);
@@ -653,9 +657,11 @@ fn the_rendered_chart_reviews_with_a_summary() {
     assert!(text.contains("ALLOWED  Deployment sg-system/rel-secretgate"), "{text}");
     assert!(text.contains("ALLOWED  Secret sg-system/rel-secretgate-ca"), "{text}");
     let summary = text.lines().last().unwrap();
-    assert!(summary.starts_with("secretgate review: 17 objects: 3 checked (0 denied, 0 warned)"), "{summary}");
+    // its two ConfigMaps (policy, webhook spec) are checked for credentials: none
+    assert!(text.contains("ALLOWED  ConfigMap sg-system/rel-secretgate "), "{text}");
+    assert!(summary.starts_with("secretgate review: 17 objects: 5 checked (0 denied, 0 warned)"), "{summary}");
     assert!(
-        summary.contains("not checked by secretgate: 1 ClusterRole,") && summary.contains("2 ConfigMap"),
+        summary.contains("not checked by secretgate: 1 ClusterRole,") && !summary.contains("ConfigMap"),
         "{summary}"
     );
 }

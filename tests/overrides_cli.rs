@@ -106,7 +106,7 @@ fn explain_names_where_every_action_came_from() {
     let answer = review("shop", &["--as", "alice", "--as-group", "break-glass", "--explain"]);
     let text = &answer.stderr;
     assert!(text.contains("namespace shop: env=prod, kubernetes.io/metadata.name=shop"), "{text}");
-    assert!(text.contains("requester alice (groups: break-glass)"), "{text}");
+    assert!(text.contains("requester alice (groups: break-glass, system:authenticated)"), "{text}");
     assert!(text.contains("overrides: production (overrides[1])"), "{text}");
     assert!(text.contains("exemptions: break-glass (exemptions[0])"), "{text}");
     let line = |key: &str| {

@@ -42,21 +42,29 @@ fn a_list_with_one_bad_secret_exits_1_and_names_it() {
 
 #[test]
 fn kinds_that_are_not_checked_are_named_never_passed_silently() {
-    let configmap = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: apps}\ndata: {a: b}\n";
+    let limits = "apiVersion: v1\nkind: LimitRange\nmetadata: {name: c, namespace: apps}\nspec: {limits: []}\n";
     // one input: the AdmissionReview answer on stdout, and a summary on stderr
-    let (code, out, err) = run(&["review", "-"], configmap);
+    let (code, out, err) = run(&["review", "-"], limits);
     assert_eq!(code, 0);
     let answer: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(answer["response"]["allowed"], true);
-    assert!(err.contains("not checked by secretgate: 1 ConfigMap"), "{err}");
-    let two = format!("{configmap}---\n{}", "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: apps}\n");
+    assert!(err.contains("not checked by secretgate: 1 LimitRange"), "{err}");
+    let two = format!("{limits}---\n{}", "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: apps}\n");
     let (code, out, _) = run(&["review", "-"], &two);
     assert_eq!(code, 0);
     assert!(
-        out.contains("SKIPPED  ConfigMap apps/c (stdin#1): the validate webhook does not check this kind"),
+        out.contains("SKIPPED  LimitRange apps/c (stdin#1): the validate webhook does not check this kind"),
         "{out}"
     );
-    assert!(out.contains("0 checked (0 denied, 0 warned); not checked by secretgate: 1 ConfigMap, 1 Service"), "{out}");
+    assert!(
+        out.contains("0 checked (0 denied, 0 warned); not checked by secretgate: 1 LimitRange, 1 Service"),
+        "{out}"
+    );
+    // a ConfigMap is checked (configmap-credentials), unless that rule is off
+    let configmap = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: apps}\ndata: {a: b}\n";
+    let (code, _, err) = run(&["review", "-"], configmap);
+    assert_eq!(code, 0);
+    assert!(!err.contains("not checked"), "{err}");
 }
 
 #[test]
@@ -67,7 +75,7 @@ fn files_and_directories_are_read_recursively_with_a_summary() {
         "DENIED   Secret apps/bad-keys (",
         "WARNED   Secret apps/echo-newline (",
         "SKIPPED  Namespace apps (",
-        "not checked by secretgate: 1 ConfigMap, 2 Namespace, 4 ServiceAccount",
+        "not checked by secretgate: 2 Namespace, 1 Service, 4 ServiceAccount",
         "5 document(s) in the directories were not Kubernetes objects",
     ] {
         assert!(out.contains(want), "{want} in:\n{out}");

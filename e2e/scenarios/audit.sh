@@ -50,6 +50,8 @@ scenario_s() {
     "Deployment web pod-secret-keys|warn warn"
     "Secret shop-tls secret-hygiene|warn warn"
     "Secret api-token secret-hygiene|warn warn"
+    "Pod configured pod-secret-env|warn audit"
+    "Deployment web pod-secret-env|warn audit"
   )
   local w got
   for w in "${want[@]}"; do
@@ -60,7 +62,7 @@ scenario_s() {
   done
   report e2e-audit > "$RUN/logs/s-report.json"
   if grep -q 'e2e-audit-value' "$RUN/logs/s-report.json"; then fail "a Secret value is in the PolicyReport"; fi
-  json_check "$RUN/logs/s-report.json" 'o["summary"]["fail"] == 2 and o["summary"]["warn"] == 4' "summary"
+  json_check "$RUN/logs/s-report.json" 'o["summary"]["fail"] == 2 and o["summary"]["warn"] == 6' "summary"
   json_check "$RUN/logs/s-report.json" 'o["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "secretgate"' "labels"
 
   # `secretgate audit` against the live cluster finds the same, and exits 1 (a rule denies)

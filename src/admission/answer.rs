@@ -18,7 +18,14 @@ pub async fn answer(
     view: &View,
     now_unix: i64,
 ) -> Result<Answer, Unusable> {
-    let prepared = admission.prepare(webhook, admission.decode(webhook, body)?, view.cluster())?;
+    let decoded = admission.decode(webhook, body)?;
+    // a Namespace created just before its first Pods may not be in the view yet:
+    // its labels decide which overrides apply, so look it up once
+    let namespace = decoded.request.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or("default");
+    if admission.policy().selects_by_labels() && view.cluster().namespace(namespace).is_none() {
+        view.confirm_namespace(namespace).await;
+    }
+    let prepared = admission.prepare(webhook, decoded, view.cluster())?;
     let span = Span::current();
     span.record("uid", prepared.uid());
     span.record("kind", prepared.kind().as_str());

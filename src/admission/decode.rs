@@ -52,6 +52,8 @@ pub enum Slot<'a> {
     Secret(Box<EncodedSecret>),
     /// A Pod.
     Pod(Box<Pod>),
+    /// A ConfigMap, `binaryData` still base64.
+    ConfigMap(Box<crate::policy::configmap::ConfigMapObject>),
 }
 
 impl Slot<'_> {

@@ -232,6 +232,10 @@ impl Admission {
                 evaluation.decision.unknown = usize::from(mutation.unknown);
                 evaluation
             }
+            Subject::ConfigMap { configmap } => {
+                let report = policy::configmap::validate_configmap(configmap, &ctx);
+                Evaluation::of(policy::decide(&report.findings, own_action), report.unresolved)
+            }
             Subject::Unhandled => Evaluation::default(),
         }
     }

@@ -29,6 +29,8 @@ pub enum KindLabel {
     Pod,
     /// `v1 Secret`.
     Secret,
+    /// `v1 ConfigMap`.
+    ConfigMap,
     /// `apps/v1 Deployment`.
     Deployment,
     /// `apps/v1 StatefulSet`.
@@ -51,6 +53,7 @@ impl KindLabel {
         match self {
             KindLabel::Pod => "Pod",
             KindLabel::Secret => "Secret",
+            KindLabel::ConfigMap => "ConfigMap",
             KindLabel::Deployment => "Deployment",
             KindLabel::StatefulSet => "StatefulSet",
             KindLabel::DaemonSet => "DaemonSet",
@@ -71,6 +74,7 @@ impl KindLabel {
         match (kind.group.as_str(), kind.kind.as_str()) {
             ("", "Pod") => KindLabel::Pod,
             ("", "Secret") => KindLabel::Secret,
+            ("", "ConfigMap") => KindLabel::ConfigMap,
             ("apps", "Deployment") => KindLabel::Deployment,
             ("apps", "StatefulSet") => KindLabel::StatefulSet,
             ("apps", "DaemonSet") => KindLabel::DaemonSet,

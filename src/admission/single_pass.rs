@@ -17,6 +17,7 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::decode::{Decoded, Slot};
+use crate::policy::configmap::ConfigMapObject;
 use crate::policy::secret::EncodedSecret;
 
 /// What `object` should be parsed into.
@@ -26,6 +27,8 @@ pub(crate) enum Target {
     Secret,
     /// A Pod.
     Pod,
+    /// A [`ConfigMapObject`].
+    ConfigMap,
     /// Leave it raw (workloads, unhandled kinds).
     Raw,
 }
@@ -185,6 +188,9 @@ impl<'de, 'c> Visitor<'de> for RequestSeed<'c> {
                         Target::Pod => {
                             map.next_value::<Option<Pod>>()?.map_or(Slot::Absent, |p| Slot::Pod(Box::new(p)))
                         }
+                        Target::ConfigMap => map
+                            .next_value::<Option<ConfigMapObject>>()?
+                            .map_or(Slot::Absent, |c| Slot::ConfigMap(Box::new(c))),
                         Target::Raw => map.next_value::<Option<&'de RawValue>>()?.map_or(Slot::Absent, Slot::Raw),
                     };
                     if matches!(field, RequestField::Object) {

@@ -11,9 +11,10 @@ use serde::de::DeserializeOwned;
 use super::decode::{Decoded, Slot, Unusable, typed};
 use super::labels::{KindLabel, Webhook};
 use super::single_pass::Target;
-use crate::policy::Operation;
+use crate::policy::configmap::ConfigMapObject;
 use crate::policy::secret::EncodedSecret;
 use crate::policy::settings::{Settings, WorkloadAction};
+use crate::policy::{Operation, RuleId};
 
 /// The typed object(s) under review.
 pub(crate) enum Subject {
@@ -25,6 +26,8 @@ pub(crate) enum Subject {
     MutatePod { pod: Box<Pod> },
     /// The pod template of a workload, and the template's field path.
     Workload { spec: Box<PodSpec>, prefix: &'static str },
+    /// A ConfigMap on CREATE or UPDATE (`configmap-credentials`).
+    ConfigMap { configmap: Box<ConfigMapObject> },
     /// Nothing to check: allowed untouched.
     Unhandled,
 }
@@ -63,6 +66,9 @@ impl Subject {
             (Webhook::Mutate, KindLabel::Pod, "", Operation::Create) => {
                 Subject::MutatePod { pod: take_pod(object, "request.object")? }
             }
+            (Webhook::Validate, KindLabel::ConfigMap, "", _) if settings.enabled(RuleId::ConfigmapCredentials) => {
+                Subject::ConfigMap { configmap: take_configmap(object, "request.object")? }
+            }
             (Webhook::Validate, workload, "", operation) if settings.workloads != WorkloadAction::Off => {
                 workload_subject(workload, operation, object, old_object)?
             }
@@ -81,6 +87,7 @@ impl Subject {
         let Some(operation) = self::operation(operation) else { return Target::Raw };
         match (webhook, KindLabel::of_gvk(kind), subresource, operation) {
             (Webhook::Validate, KindLabel::Secret, "", _) => Target::Secret,
+            (Webhook::Validate, KindLabel::ConfigMap, "", _) => Target::ConfigMap,
             (Webhook::Validate, KindLabel::Pod, "", Operation::Create)
             | (Webhook::Validate, KindLabel::Pod, "ephemeralcontainers", Operation::Update)
             | (Webhook::Mutate, KindLabel::Pod, "", Operation::Create) => Target::Pod,
@@ -105,7 +112,7 @@ fn take_secret(slot: Slot<'_>, field: &str) -> Result<Box<EncodedSecret>, Unusab
     match slot {
         Slot::Secret(secret) => Ok(secret),
         Slot::Raw(raw) => typed(raw, field).map(Box::new),
-        Slot::Pod(_) | Slot::Absent => Err(missing(field)),
+        _ => Err(missing(field)),
     }
 }
 
@@ -113,7 +120,15 @@ fn take_pod(slot: Slot<'_>, field: &str) -> Result<Box<Pod>, Unusable> {
     match slot {
         Slot::Pod(pod) => Ok(pod),
         Slot::Raw(raw) => typed(raw, field).map(Box::new),
-        Slot::Secret(_) | Slot::Absent => Err(missing(field)),
+        _ => Err(missing(field)),
+    }
+}
+
+fn take_configmap(slot: Slot<'_>, field: &str) -> Result<Box<ConfigMapObject>, Unusable> {
+    match slot {
+        Slot::ConfigMap(configmap) => Ok(configmap),
+        Slot::Raw(raw) => typed(raw, field).map(Box::new),
+        _ => Err(missing(field)),
     }
 }
 

@@ -154,6 +154,30 @@ impl LiveView {
         futures::future::join_all(gets).await.into_iter().filter(|found| *found).count()
     }
 
+    /// GET a Namespace's metadata the watch has not delivered yet (bounded by
+    /// the confirm timeout) and store its labels; whether it was found.
+    pub async fn confirm_namespace(&self, name: &str) -> bool {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let result = tokio::time::timeout(self.confirm_timeout, api.get_metadata_opt(name)).await;
+        let outcome = match result {
+            Ok(Ok(Some(found))) => {
+                self.inventory.namespaces.insert("", name, NamespaceSummary::from_metadata(&found.metadata));
+                Confirmation::Found
+            }
+            Ok(Ok(None)) => Confirmation::Absent,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "Could not look up a Namespace the view does not hold; overrides match it by name only");
+                Confirmation::Error
+            }
+            Err(_) => {
+                tracing::warn!(timeout = ?self.confirm_timeout, "No answer looking up a Namespace; overrides match it by name only");
+                Confirmation::Error
+            }
+        };
+        self.metrics.record_confirmation("Namespace", outcome);
+        outcome == Confirmation::Found
+    }
+
     /// GET one object; on success store its summary. `Ok(false)` when absent.
     async fn get(&self, key: &ObjectKey) -> kube::Result<bool> {
         match key {

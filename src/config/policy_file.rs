@@ -208,7 +208,8 @@ fn label_selector(value: &Value, path: &str) -> Result<Vec<Requirement>, PolicyF
             let Value::String(value) = value else {
                 return Err(err(&join(&labels_path, key), "expected a string (quote numbers and booleans)"));
             };
-            requirements.push(Requirement::In(label_key(key, &labels_path)?, [value.clone()].into()));
+            let value = label_value(value, &join(&labels_path, key))?;
+            requirements.push(Requirement::In(label_key(key, &labels_path)?, [value].into()));
         }
     }
     if let Some(expressions) = selector.get("matchExpressions") {
@@ -226,7 +227,19 @@ fn label_selector(value: &Value, path: &str) -> Result<Vec<Requirement>, PolicyF
             let Some(operator) = expression.get("operator") else { return Err(err(&operator_path, "required")) };
             let operator = choice(operator, &operator_path, &operators)?;
             let values_path = join(&item_path, "values");
-            let values = expression.get("values").map(|v| strings(v, &values_path)).transpose()?.unwrap_or_default();
+            let values = match expression.get("values") {
+                None | Some(Value::Null) => BTreeSet::new(),
+                Some(Value::Array(items)) => {
+                    let mut values = BTreeSet::new();
+                    for (j, item) in items.iter().enumerate() {
+                        let at = format!("{values_path}[{j}]");
+                        let Value::String(v) = item else { return Err(err(&at, "expected a string")) };
+                        values.insert(label_value(v, &at)?);
+                    }
+                    values
+                }
+                Some(_) => return Err(err(&values_path, "expected a list of label values")),
+            };
             requirements.push(match operator {
                 0 | 1 if values.is_empty() => return Err(err(&values_path, "In and NotIn need at least one value")),
                 0 => Requirement::In(key, values),
@@ -240,16 +253,53 @@ fn label_selector(value: &Value, path: &str) -> Result<Vec<Requirement>, PolicyF
     Ok(requirements)
 }
 
-/// A label key: `[prefix/]name`, name 1 to 63 characters.
+/// A label key as upstream validates it: `[prefix/]name`, the prefix a DNS
+/// subdomain of at most 253 characters, the name 1 to 63 characters.
 fn label_key(key: &str, path: &str) -> Result<String, PolicyFileError> {
-    let name = key.rsplit_once('/').map_or(key, |(_, name)| name);
-    let valid = (1..=63).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && key.len() <= 317;
-    if !valid {
-        return Err(err(path, format!("{key:?} is not a label key ([prefix/]name, name 1 to 63 characters)")));
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    let prefix_ok = prefix.is_none_or(|p| {
+        (1..=253).contains(&p.len())
+            && p.split('.').all(|label| {
+                !label.is_empty()
+                    && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            })
+    });
+    if !prefix_ok || name.is_empty() || !label_value_ok(name) {
+        return Err(err(
+            path,
+            format!(
+                "{key:?} is not a label key ([prefix/]name: a DNS subdomain prefix, a name of 1 to 63 letters, digits, '-', '_', '.')"
+            ),
+        ));
     }
     Ok(key.to_string())
+}
+
+/// A label value as upstream validates it: empty, or at most 63 letters,
+/// digits, '-', '_', '.', starting and ending with a letter or digit.
+fn label_value_ok(value: &str) -> bool {
+    let b = value.as_bytes();
+    value.len() <= 63
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.first().is_none_or(u8::is_ascii_alphanumeric)
+        && b.last().is_none_or(u8::is_ascii_alphanumeric)
+}
+
+fn label_value(value: &str, path: &str) -> Result<String, PolicyFileError> {
+    match label_value_ok(value) {
+        true => Ok(value.to_string()),
+        false => Err(err(
+            path,
+            format!(
+                "{value:?} is not a label value (at most 63 letters, digits, '-', '_', '.', starting and ending with a letter or digit)"
+            ),
+        )),
+    }
 }
 
 fn exemption(value: &Value, path: &str, names: &mut BTreeSet<String>) -> Result<Exemption, PolicyFileError> {
@@ -263,21 +313,18 @@ fn exemption(value: &Value, path: &str, names: &mut BTreeSet<String>) -> Result<
     let rules_path = join(path, "rules");
     let Some(rules) = entry.get("rules") else { return Err(err(&rules_path, "required: rule ids, or [\"*\"]")) };
     let listed = strings(rules, &rules_path)?;
-    let rules = if listed.contains("*") {
-        RuleSet::All
-    } else {
-        let mut ids = BTreeSet::new();
-        for id in &listed {
-            let Some(rule) = RuleId::parse(id) else {
-                let known: Vec<&str> = RuleId::ALL.iter().map(|r| r.as_str()).collect();
-                return Err(err(&rules_path, format!("unknown rule {id:?} (expected \"*\" or: {})", known.join(", "))));
-            };
-            ids.insert(rule);
-        }
-        if ids.is_empty() {
-            return Err(err(&rules_path, "expected at least one rule id, or [\"*\"]"));
-        }
-        RuleSet::Some(ids)
+    let mut ids = BTreeSet::new();
+    for id in listed.iter().filter(|id| *id != "*") {
+        let Some(rule) = RuleId::parse(id) else {
+            let known: Vec<&str> = RuleId::ALL.iter().map(|r| r.as_str()).collect();
+            return Err(err(&rules_path, format!("unknown rule {id:?} (expected \"*\" or: {})", known.join(", "))));
+        };
+        ids.insert(rule);
+    }
+    let rules = match (listed.contains("*"), ids.is_empty()) {
+        (true, _) => RuleSet::All,
+        (false, false) => RuleSet::Some(ids),
+        (false, true) => return Err(err(&rules_path, "expected at least one rule id, or [\"*\"]")),
     };
     Ok(Exemption { name, users, groups, rules })
 }
@@ -397,6 +444,9 @@ rules:
   pod-secret-keys:       {action: deny}
   pod-mountable-secrets: {action: deny}
   pod-envfrom-names:     {action: warn, names: strict}   # strict | relaxed
+  pod-secret-env:        {action: audit}
+  configmap-credentials: {action: warn}
+  secret-legacy-token:   {action: warn}
 inject:
   imagePullSecrets: {enabled: true, mode: merge}        # merge | ifEmpty
   secretMounts:     {enabled: true, basePath: /var/run/secrets/secretgate.io}
@@ -572,6 +622,22 @@ exemptions:
             (
                 "exemptions: [{name: e, group: [g], rules: [\"*\"]}]\n",
                 "exemptions[0].group: unknown key (expected one of: name, users, groups, rules)",
+            ),
+            (
+                "exemptions: [{name: e, groups: [g], rules: [\"*\", bogus]}]\n",
+                "exemptions[0].rules: unknown rule \"bogus\"",
+            ),
+            (
+                "overrides: [{name: a, namespaces: {selector: {matchLabels: {\"/x\": y}}}}]\n",
+                "overrides[0].namespaces.selector.matchLabels: \"/x\" is not a label key",
+            ),
+            (
+                "overrides: [{name: a, namespaces: {selector: {matchLabels: {env: \"not ok\"}}}}]\n",
+                "overrides[0].namespaces.selector.matchLabels.env: \"not ok\" is not a label value",
+            ),
+            (
+                "overrides: [{name: a, namespaces: {selector: {matchExpressions: [{key: env, operator: In, values: [\"-x\"]}]}}}]\n",
+                "overrides[0].namespaces.selector.matchExpressions[0].values[0]: \"-x\" is not a label value",
             ),
         ];
         for (text, want) in cases {

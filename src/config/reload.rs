@@ -1,10 +1,13 @@
 //! Reload of the policy file without a restart: `serve` polls its `--config`
 //! (or `--values`) file and applies a changed policy to new requests. A
 //! ConfigMap volume's `..data` symlink swap is a change like any other: the
-//! path is opened anew on every poll. A file that does not parse is refused
-//! with its path and the offending key named, counted in
+//! path is opened anew on every poll. A change applies once two polls in a
+//! row read the same bytes, so a file written in place is never applied half
+//! written. A file that does not parse is refused with its path and the
+//! offending key named, counted in
 //! `secretgate_config_reloads_total{outcome="failure"}`, and the last good
-//! policy keeps serving.
+//! policy keeps serving; so is a file that stays unreadable (one failed read
+//! may be a swap in progress).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -56,9 +59,19 @@ impl PolicySource {
 pub struct PolicyReloader {
     source: PolicySource,
     admission: Admission,
-    /// The bytes last seen, loaded or refused: a broken file is reported once.
-    seen: Mutex<Vec<u8>>,
+    state: Mutex<State>,
     metrics: Metrics,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// The bytes last applied or refused: a broken file is reported once.
+    seen: Vec<u8>,
+    /// Changed bytes read once, applied if the next poll reads them again.
+    pending: Option<Vec<u8>>,
+    /// Failed reads in a row, and the error last reported.
+    failed_reads: u32,
+    reported: Option<String>,
 }
 
 impl PolicyReloader {
@@ -66,7 +79,8 @@ impl PolicyReloader {
     /// holds the bytes it was loaded from at start.
     pub fn new(source: PolicySource, admission: Admission, loaded: Vec<u8>, metrics: Metrics) -> Arc<PolicyReloader> {
         metrics.set_config_loaded(crate::app::now_unix());
-        Arc::new(PolicyReloader { source, admission, seen: Mutex::new(loaded), metrics })
+        let state = State { seen: loaded, ..State::default() };
+        Arc::new(PolicyReloader { source, admission, state: Mutex::new(state), metrics })
     }
 
     /// The bytes of `source` now, bounded; for the first load and each poll.
@@ -74,23 +88,41 @@ impl PolicyReloader {
         read_bounded(source.path()).map_err(|e| format!("{} {}: {e}", source.flag(), source.path().display()))
     }
 
-    /// Re-read the file; apply it when it changed and parses. Returns whether
-    /// a new policy is now in force.
+    /// Re-read the file; apply it when it changed, read the same twice in a
+    /// row, and parses. Returns whether a new policy is now in force.
     pub fn reload(&self) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let bytes = match Self::read(&self.source) {
             Ok(bytes) => bytes,
-            // mid-swap the path may be briefly missing: try again on the next poll
             Err(error) => {
-                tracing::debug!(%error, "Could not read the policy file");
+                // mid-swap the path may be briefly missing: said once it persists
+                state.failed_reads += 1;
+                if state.failed_reads >= 2 && state.reported.as_deref() != Some(error.as_str()) {
+                    self.metrics.record_config_reload(false);
+                    tracing::error!(%error, "Cannot read the policy file; the last good policy keeps serving");
+                    state.reported = Some(error);
+                } else {
+                    tracing::debug!(%error, "Could not read the policy file");
+                }
                 return false;
             }
         };
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if *seen == bytes {
+        if state.reported.take().is_some() {
+            tracing::info!(flag = self.source.flag(), "The policy file is readable again");
+        }
+        state.failed_reads = 0;
+        if state.seen == bytes {
+            state.pending = None;
             return false;
         }
-        *seen = bytes.clone();
-        drop(seen);
+        // a file written in place may be read half written: apply what two reads agree on
+        if state.pending.as_ref() != Some(&bytes) {
+            state.pending = Some(bytes);
+            return false;
+        }
+        state.pending = None;
+        state.seen = bytes.clone();
+        drop(state);
         let path = self.source.path();
         let parsed = std::str::from_utf8(&bytes).map_err(|_| "not UTF-8 text".to_string()).and_then(|text| {
             let parsed = match &self.source {
@@ -200,17 +232,52 @@ mod tests {
         let reloader = PolicyReloader::new(source, admission.clone(), loaded, metrics.clone());
         assert!(!reloader.reload(), "nothing changed");
         write_version("..v2", "rules: {pod-secret-exists: {action: warn}}\n");
+        assert!(!reloader.reload(), "a change is applied once two reads agree");
+        assert_eq!(action(&admission), Action::Deny);
         assert!(reloader.reload());
         assert_eq!(action(&admission), Action::Warn);
         write_version("..v3", "rules: {pod-secret-exists: {action: block}}\n");
-        assert!(!reloader.reload());
+        assert!(!reloader.reload() && !reloader.reload());
         assert_eq!(action(&admission), Action::Warn, "the last good policy serves");
         let text = metrics.render();
         assert!(text.contains(r#"secretgate_config_reloads_total{outcome="failure"} 1"#), "{text}");
         assert!(text.contains(r#"secretgate_config_reloads_total{outcome="success"} 1"#), "{text}");
         assert!(!reloader.reload(), "a broken file is reported once");
         write_version("..v4", "rules: {pod-secret-exists: {action: audit}}\n");
-        assert!(reloader.reload());
+        assert!(!reloader.reload() && reloader.reload());
         assert_eq!(action(&admission), Action::Audit);
+    }
+
+    #[test]
+    fn a_half_written_file_is_not_applied_and_an_unreadable_one_is_reported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, "rules: {pod-secret-exists: {action: deny}}\n").unwrap();
+        let source = PolicySource::Config(path.clone());
+        let admission = Admission::new(policy_file::load(&path).unwrap());
+        let metrics = Metrics::new();
+        let reloader = PolicyReloader::new(
+            source.clone(),
+            admission.clone(),
+            PolicyReloader::read(&source).unwrap(),
+            metrics.clone(),
+        );
+        // written in place, read between two writes: what parses is not applied until it holds still
+        std::fs::write(&path, "rules:\n").unwrap();
+        assert!(!reloader.reload());
+        std::fs::write(&path, "rules:\n  pod-secret-exists: {action: warn}\n").unwrap();
+        assert!(!reloader.reload());
+        assert_eq!(action(&admission), Action::Deny, "nothing half written was applied");
+        assert!(reloader.reload());
+        assert_eq!(action(&admission), Action::Warn);
+        // gone for good: one failed read is a swap in progress, two are reported, once
+        std::fs::remove_file(&path).unwrap();
+        for _ in 0..5 {
+            assert!(!reloader.reload());
+        }
+        let failures =
+            |m: &Metrics| m.render().lines().any(|l| l == r#"secretgate_config_reloads_total{outcome="failure"} 1"#);
+        assert!(failures(&metrics), "{}", metrics.render());
+        assert_eq!(action(&admission), Action::Warn, "the last good policy serves");
     }
 }

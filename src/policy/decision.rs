@@ -54,6 +54,8 @@ impl Finding {
     pub fn action(&self, configured: Action) -> Option<Action> {
         match (self.severity, configured) {
             (_, Action::Off) => None,
+            // an exemption lifts violations; "could not decide" still says so
+            (Severity::Unknown, Action::Exempt) => Some(Action::Warn),
             (Severity::Violation, action) => Some(action),
             (Severity::Advisory | Severity::Unknown, Action::Deny) => Some(Action::Warn),
             (Severity::Advisory | Severity::Unknown, action) => Some(action),
@@ -254,6 +256,10 @@ mod tests {
         assert_eq!(d.exempt[&RuleId::PodSecretExists].len(), 2);
         assert_eq!(d.tally, vec![(RuleId::PodSecretExists, Action::Exempt), (RuleId::PodSecretExists, Action::Exempt)]);
         assert_eq!(d.warnings, vec!["[pod-secret-keys] keys not visible"], "the unknown of another rule still warns");
+        // an unknown of the exempted rule itself still warns: nothing was violated
+        let d = decide(&findings(), |_| Action::Exempt);
+        assert_eq!(d.warnings, vec!["[pod-secret-keys] keys not visible"]);
+        assert!(!d.exempt.contains_key(&RuleId::PodSecretKeys));
     }
 
     #[test]

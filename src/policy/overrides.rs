@@ -374,6 +374,12 @@ impl Policy {
         &self.base
     }
 
+    /// Whether an override selects namespaces by their labels (so the
+    /// labels of a namespace the view does not know yet are worth a lookup).
+    pub fn selects_by_labels(&self) -> bool {
+        self.overrides.iter().any(|o| o.namespaces.selector.is_some())
+    }
+
     /// The overrides, in order.
     pub fn overrides(&self) -> &[Override] {
         &self.overrides

@@ -5,9 +5,11 @@
 //! is the request's; lookups that miss are reported in
 //! [`Report::unresolved`] so a live view can confirm them.
 
+mod env;
 mod envfrom;
 mod exists;
 mod keys;
+mod literals;
 mod mountable;
 pub mod mutate;
 pub mod refs;
@@ -70,6 +72,12 @@ pub fn validate_spec(spec: &PodSpec, prefix: &str, namespace: &str, scope: Scope
     }
     if settings.enabled(RuleId::PodEnvfromNames) {
         envfrom::check(&refs, settings.env_names, &lookup, &mut report);
+    }
+    if settings.enabled(RuleId::PodSecretEnv) {
+        env::check(&refs, &mut report);
+    }
+    if settings.enabled(RuleId::ConfigmapCredentials) {
+        literals::check(spec, prefix, scope, &mut report);
     }
     report
 }

@@ -24,11 +24,17 @@ pub enum RuleId {
     PodMountableSecrets,
     /// `pod-envfrom-names`: envFrom keys are valid environment variable names.
     PodEnvfromNames,
+    /// `pod-secret-env`: a Secret consumed as environment variables (CIS 5.4.1).
+    PodSecretEnv,
+    /// `configmap-credentials`: a credential in a ConfigMap value or a literal env value.
+    ConfigmapCredentials,
+    /// `secret-legacy-token`: a new long-lived ServiceAccount token Secret.
+    SecretLegacyToken,
 }
 
 impl RuleId {
     /// Every rule, in contract order.
-    pub const ALL: [RuleId; 9] = [
+    pub const ALL: [RuleId; 12] = [
         RuleId::SecretSize,
         RuleId::SecretKeys,
         RuleId::SecretType,
@@ -38,6 +44,9 @@ impl RuleId {
         RuleId::PodSecretKeys,
         RuleId::PodMountableSecrets,
         RuleId::PodEnvfromNames,
+        RuleId::PodSecretEnv,
+        RuleId::ConfigmapCredentials,
+        RuleId::SecretLegacyToken,
     ];
 
     /// The stable id, e.g. `secret-size`.
@@ -52,6 +61,9 @@ impl RuleId {
             RuleId::PodSecretKeys => "pod-secret-keys",
             RuleId::PodMountableSecrets => "pod-mountable-secrets",
             RuleId::PodEnvfromNames => "pod-envfrom-names",
+            RuleId::PodSecretEnv => "pod-secret-env",
+            RuleId::ConfigmapCredentials => "configmap-credentials",
+            RuleId::SecretLegacyToken => "secret-legacy-token",
         }
     }
 
@@ -63,7 +75,11 @@ impl RuleId {
     /// The action a rule takes when the policy file does not name it.
     pub const fn default_action(self) -> Action {
         match self {
-            RuleId::SecretHygiene | RuleId::PodEnvfromNames => Action::Warn,
+            RuleId::SecretHygiene
+            | RuleId::PodEnvfromNames
+            | RuleId::ConfigmapCredentials
+            | RuleId::SecretLegacyToken => Action::Warn,
+            RuleId::PodSecretEnv => Action::Audit,
             _ => Action::Deny,
         }
     }
@@ -76,10 +92,14 @@ impl RuleId {
             | RuleId::SecretKeys
             | RuleId::SecretType
             | RuleId::SecretImmutable
-            | RuleId::SecretHygiene => Denial::Invalid,
-            RuleId::PodSecretExists | RuleId::PodSecretKeys | RuleId::PodMountableSecrets | RuleId::PodEnvfromNames => {
-                Denial::Forbidden
-            }
+            | RuleId::SecretHygiene
+            | RuleId::SecretLegacyToken
+            | RuleId::ConfigmapCredentials => Denial::Invalid,
+            RuleId::PodSecretExists
+            | RuleId::PodSecretKeys
+            | RuleId::PodMountableSecrets
+            | RuleId::PodEnvfromNames
+            | RuleId::PodSecretEnv => Denial::Forbidden,
         }
     }
 

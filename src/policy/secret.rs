@@ -9,6 +9,7 @@ mod go_json;
 mod hygiene;
 mod immutable;
 mod keys;
+mod legacy_token;
 mod size;
 mod types;
 mod value;
@@ -124,6 +125,9 @@ fn validate(new: &SecretData<'_>, old: Option<&SecretData<'_>>, operation: Opera
     }
     if settings.enabled(RuleId::SecretHygiene) {
         report.findings.extend(hygiene::check(new, ctx.now_unix, settings.cert_expiry_warning_days));
+    }
+    if settings.enabled(RuleId::SecretLegacyToken) && operation == Operation::Create {
+        report.findings.extend(legacy_token::check(new));
     }
     report
 }

@@ -97,13 +97,13 @@ impl Settings {
     }
 
     /// The action of `rule` on a workload's pod template (`workloads`):
-    /// `warn` makes every action but `off` a warning (the Pods are checked
-    /// again when they are created), `inherit` keeps the rule's own.
+    /// `warn` makes a denial a warning (the Pods are checked again when they
+    /// are created) and keeps `warn` and `audit` as they are; `inherit`
+    /// keeps the rule's own.
     pub fn template_action(&self, rule: RuleId) -> Action {
         match (self.workloads, self.action(rule)) {
-            (_, Action::Off) => Action::Off,
-            (WorkloadAction::Warn, _) => Action::Warn,
-            (WorkloadAction::Inherit | WorkloadAction::Off, action) => action,
+            (WorkloadAction::Warn, Action::Deny) => Action::Warn,
+            (_, action) => action,
         }
     }
 

@@ -30,6 +30,8 @@ pub struct Options {
 
 /// The requester of a synthesised request when `--as` is not given.
 pub const DEFAULT_USER: &str = "secretgate-review";
+/// The group the API server gives every authenticated requester.
+pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
 
 /// What the server answered for one input.
 #[derive(Clone, Debug)]
@@ -138,9 +140,14 @@ impl Engine {
         } else {
             let mut body =
                 synthesise(input.document.clone(), options.old.clone(), options.namespace.as_deref()).map_err(at)?;
+            // the API server adds system:authenticated to every authenticated requester
+            let mut groups = options.groups.clone();
+            if !groups.iter().any(|g| g == AUTHENTICATED_GROUP) {
+                groups.push(AUTHENTICATED_GROUP.to_string());
+            }
             body["request"]["userInfo"] = json!({
                 "username": options.user.as_deref().unwrap_or(DEFAULT_USER),
-                "groups": options.groups,
+                "groups": groups,
             });
             body
         };

@@ -70,7 +70,7 @@ fn findings_carry_the_rule_action_object_and_field() {
 
 #[test]
 fn workload_templates_take_the_workloads_action_and_owned_ones_are_left_to_their_owner() {
-    let mut scan = scan_with(Settings::default());
+    let mut scan = scan_with(Settings::default().with_action(RuleId::PodSecretEnv, Action::Off));
     scan.scan(&deployment(None, "nope"));
     scan.scan(&workload("ReplicaSet", Some("Deployment"), "nope"));
     // owned by an operator's resource: nothing else checks its template

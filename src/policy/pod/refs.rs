@@ -150,28 +150,10 @@ pub fn secret_refs<'a>(spec: &'a PodSpec, prefix: &str, scope: Scope<'_>) -> Vec
             volume_refs(volume, &format!("{prefix}.volumes[{i}]"), &mut refs);
         }
     }
-    let containers = spec.containers.iter().map(|c| (c.name.as_str(), &c.env, &c.env_from));
-    let init = spec.init_containers.iter().flatten().map(|c| (c.name.as_str(), &c.env, &c.env_from));
-    let ephemeral = spec.ephemeral_containers.iter().flatten().map(|c| (c.name.as_str(), &c.env, &c.env_from));
-    let lists: [(ContainerList, Box<dyn Iterator<Item = _>>); 3] = [
-        (ContainerList::Containers, Box::new(containers)),
-        (ContainerList::InitContainers, Box::new(init)),
-        (ContainerList::EphemeralContainers, Box::new(ephemeral)),
-    ];
-    for (list, items) in lists {
-        for (i, (name, env, env_from)) in items.enumerate() {
-            let wanted = match scope {
-                Scope::All => true,
-                Scope::NewEphemeral { existing } => {
-                    list == ContainerList::EphemeralContainers && !existing.contains(&name)
-                }
-            };
-            if wanted {
-                let container = ContainerAt { list, name };
-                let path = format!("{prefix}.{}[{i}]", list.field());
-                container_refs(container, env, env_from, &path, &mut refs);
-            }
-        }
+    for (list, i, name, env, env_from) in containers(spec, scope) {
+        let container = ContainerAt { list, name };
+        let path = format!("{prefix}.{}[{i}]", list.field());
+        container_refs(container, env, env_from, &path, &mut refs);
     }
     if scope == Scope::All {
         for (index, pull) in spec.image_pull_secrets.iter().flatten().enumerate() {
@@ -187,6 +169,61 @@ pub fn secret_refs<'a>(spec: &'a PodSpec, prefix: &str, scope: Scope<'_>) -> Vec
         }
     }
     refs
+}
+
+/// A container's parts that name Secrets or hold literals.
+type ContainerParts<'a> = (ContainerList, usize, &'a str, &'a Option<Vec<EnvVar>>, &'a Option<Vec<EnvFromSource>>);
+
+/// The containers of `spec` that `scope` covers, with their list and index.
+fn containers<'a>(spec: &'a PodSpec, scope: Scope<'_>) -> Vec<ContainerParts<'a>> {
+    let containers = spec.containers.iter().map(|c| (c.name.as_str(), &c.env, &c.env_from));
+    let init = spec.init_containers.iter().flatten().map(|c| (c.name.as_str(), &c.env, &c.env_from));
+    let ephemeral = spec.ephemeral_containers.iter().flatten().map(|c| (c.name.as_str(), &c.env, &c.env_from));
+    let lists: [(ContainerList, Box<dyn Iterator<Item = _> + 'a>); 3] = [
+        (ContainerList::Containers, Box::new(containers)),
+        (ContainerList::InitContainers, Box::new(init)),
+        (ContainerList::EphemeralContainers, Box::new(ephemeral)),
+    ];
+    let mut out = Vec::new();
+    for (list, items) in lists {
+        for (i, (name, env, env_from)) in items.enumerate() {
+            let wanted = match scope {
+                Scope::All => true,
+                Scope::NewEphemeral { existing } => {
+                    list == ContainerList::EphemeralContainers && !existing.contains(&name)
+                }
+            };
+            if wanted {
+                out.push((list, i, name, env, env_from));
+            }
+        }
+    }
+    out
+}
+
+/// A literal `env[].value`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiteralEnv<'a> {
+    /// Field path of the value, e.g. `spec.containers[0].env[1].value`.
+    pub field: String,
+    /// The variable's name.
+    pub variable: &'a str,
+    /// The value.
+    pub value: &'a str,
+}
+
+/// Every non-empty literal `env[].value` of the containers `scope` covers.
+pub fn literal_env<'a>(spec: &'a PodSpec, prefix: &str, scope: Scope<'_>) -> Vec<LiteralEnv<'a>> {
+    let mut out = Vec::new();
+    for (list, i, _, env, _) in containers(spec, scope) {
+        for (k, var) in env.iter().flatten().enumerate() {
+            if let Some(value) = var.value.as_deref().filter(|v| !v.is_empty()) {
+                let field = format!("{prefix}.{}[{i}].env[{k}].value", list.field());
+                out.push(LiteralEnv { field, variable: &var.name, value });
+            }
+        }
+    }
+    out
 }
 
 fn item_keys<'a>(items: &'a Option<Vec<KeyToPath>>, path: &str) -> Vec<KeyRef<'a>> {

@@ -21,8 +21,11 @@ fn view() -> Inventory {
         .with_service_account("team-a", "default", ServiceAccountSummary::default())
 }
 
+/// The reference rules' findings: `pod-secret-env` (every env reference) has
+/// its own tests below and is left out here.
 fn run(pod: &Pod, view: &Inventory, settings: &Settings) -> Report {
-    let ctx = Context { settings, view, now_unix: 0 };
+    let settings = settings.clone().with_action(RuleId::PodSecretEnv, Action::Off);
+    let ctx = Context { settings: &settings, view, now_unix: 0 };
     validate_pod(pod, "team-a", PodScope::Create, &ctx)
 }
 
@@ -162,7 +165,7 @@ fn locked(annotation: &str, secrets: &[&str], pulls: &[&str]) -> ServiceAccountS
 
 fn mountable_only() -> Settings {
     let mut s = Settings::default();
-    for rule in [RuleId::PodSecretExists, RuleId::PodSecretKeys, RuleId::PodEnvfromNames] {
+    for rule in RuleId::ALL.into_iter().filter(|r| *r != RuleId::PodMountableSecrets) {
         s.set_action(rule, Action::Off);
     }
     s
@@ -319,4 +322,60 @@ fn service_account_name_falls_back_in_upstream_order() {
     assert_eq!(service_account_name(&spec), "current");
     spec.service_account_name = Some(String::new());
     assert_eq!(service_account_name(&spec), "legacy");
+}
+
+// === pod-secret-env ===
+
+#[test]
+fn every_secret_consumed_as_environment_variables_is_one_finding() {
+    let settings = Settings::default();
+    let ctx = Context { settings: &settings, view: &view(), now_unix: 0 };
+    let report = validate_pod(&everything_pod(), "team-a", PodScope::Create, &ctx);
+    let env: Vec<String> =
+        report.findings.iter().filter(|f| f.rule == RuleId::PodSecretEnv).map(Finding::text).collect();
+    assert_eq!(
+        env,
+        vec![
+            r#"[pod-secret-env] spec.containers[0].env[1].valueFrom.secretKeyRef: secret "env-secret" is consumed as an environment variable; mount it as a file instead"#,
+            r#"[pod-secret-env] spec.containers[0].envFrom[0].secretRef: secret "envfrom-secret" is consumed as environment variables; mount it as a file instead"#,
+            r#"[pod-secret-env] spec.initContainers[0].env[0].valueFrom.secretKeyRef: secret "init-env-secret" is consumed as an environment variable; mount it as a file instead"#,
+            r#"[pod-secret-env] spec.initContainers[0].envFrom[0].secretRef: secret "init-envfrom-secret" is consumed as environment variables; mount it as a file instead"#,
+            r#"[pod-secret-env] spec.ephemeralContainers[0].env[0].valueFrom.secretKeyRef: secret "eph-env-secret" is consumed as an environment variable; mount it as a file instead"#,
+            r#"[pod-secret-env] spec.ephemeralContainers[0].envFrom[0].secretRef: secret "eph-envfrom-secret" is consumed as environment variables; mount it as a file instead"#,
+        ]
+    );
+    // audit by default: allowed, named in an audit annotation
+    let decision =
+        decide(&report.findings, |r| if r == RuleId::PodSecretEnv { settings.action(r) } else { Action::Off });
+    assert!(decision.allowed() && decision.audit[&RuleId::PodSecretEnv].len() == 6);
+    // volumes are the recommended way: no finding
+    let files = pod(secret_volume("db", json!({})));
+    let report = validate_pod(&files, "team-a", PodScope::Create, &ctx);
+    assert!(report.findings.iter().all(|f| f.rule != RuleId::PodSecretEnv));
+}
+
+// === configmap-credentials on literal env values ===
+
+#[test]
+fn literal_env_credentials_name_the_variable_never_the_value() {
+    let password = "hunter2-literal";
+    let p = pod(json!({"containers": [{"name": "c", "image": "i", "env": [
+        {"name": "PLAIN", "value": "postgres://db:5432/app"},
+        {"name": "DB_URL", "value": format!("postgres://app:{password}@db:5432/app")}]}],
+        "initContainers": [{"name": "i", "image": "i", "env": [{"name": "KEY", "value": format!("{}{}", "AKIA", "IOSFODNN7EXAMPLE")}]}]}));
+    let settings = Settings::default();
+    let ctx = Context { settings: &settings, view: &view(), now_unix: 0 };
+    let report = validate_pod(&p, "team-a", PodScope::Create, &ctx);
+    let texts = texts(&report);
+    assert_eq!(
+        texts,
+        vec![
+            "[configmap-credentials] spec.containers[0].env[1].value (DB_URL): contains a URL with a password; use valueFrom.secretKeyRef",
+            "[configmap-credentials] spec.initContainers[0].env[0].value (KEY): contains an AWS access key id; use valueFrom.secretKeyRef",
+        ]
+    );
+    assert!(!texts.concat().contains(password) && !texts.concat().contains("IOSFODNN"));
+    let off = settings.with_action(RuleId::ConfigmapCredentials, Action::Off);
+    let ctx = Context { settings: &off, view: &view(), now_unix: 0 };
+    assert!(validate_pod(&p, "team-a", PodScope::Create, &ctx).findings.is_empty());
 }
