@@ -217,7 +217,7 @@ fn webhook_paths_and_ports_match_the_server() {
 fn webhook_semantics_are_as_specified() {
     let docs = render(&[]);
     let all = webhooks(&docs);
-    assert_eq!(all.len(), 4);
+    assert_eq!(all.len(), 5);
     for w in &all {
         // Events are recorded for controller-made Pods, never on dry runs
         let side_effects = if w["name"] == "pods.validate.secretgate.io" { "NoneOnDryRun" } else { "None" };
@@ -226,7 +226,9 @@ fn webhook_semantics_are_as_specified() {
         assert_eq!(w["timeoutSeconds"], 5);
         // validating Secrets and Pods fail closed; workloads only warn and mutation never denies
         let failure = match w["name"].as_str().unwrap() {
-            "workloads.validate.secretgate.io" | "pods.mutate.secretgate.io" => "Ignore",
+            "workloads.validate.secretgate.io" | "configmaps.validate.secretgate.io" | "pods.mutate.secretgate.io" => {
+                "Ignore"
+            }
             _ => "Fail",
         };
         assert_eq!(w["failurePolicy"], failure, "{}", w["name"]);
@@ -242,6 +244,9 @@ fn webhook_semantics_are_as_specified() {
     let workloads = by_name(&docs, "workloads.validate.secretgate.io");
     assert_eq!(workloads["rules"][0]["resources"], json!(["deployments", "statefulsets", "daemonsets", "replicasets"]));
     assert_eq!(workloads["rules"][1]["resources"], json!(["jobs", "cronjobs"]));
+    let configmaps = by_name(&docs, "configmaps.validate.secretgate.io");
+    assert_eq!(configmaps["rules"][0]["resources"], json!(["configmaps"]));
+    assert_eq!(configmaps["rules"][0]["operations"], json!(["CREATE", "UPDATE"]));
     let mutate = by_name(&docs, "pods.mutate.secretgate.io");
     assert_eq!(mutate["reinvocationPolicy"], "IfNeeded");
     assert_eq!(mutate["matchConditions"].as_array().unwrap().len(), 2);
@@ -418,6 +423,22 @@ fn the_policy_value_becomes_a_config_file_secretgate_reads() {
     bad_key[1] = "policy.overrides[0].namespaces.selector.matchExpressions[0].key=/env";
     assert!(refused(&bad_key).contains("key"), "{}", refused(&bad_key));
     assert!(refused(&["policy.inject.secretMounts.basePath=/a/../b"]).contains("basePath"));
+
+    // ConfigMaps reach the webhook (and the audit lists them) only while configmap-credentials is not off
+    let spec = |docs: &[Value]| {
+        named(docs, "ConfigMap", "rel-secretgate-webhooks")["data"]["webhooks.yaml"].as_str().unwrap().to_string()
+    };
+    assert!(spec(&docs).contains("configmaps.validate.secretgate.io"), "{}", spec(&docs));
+    let off = render(&["policy.rules.configmap-credentials.action=off"]);
+    assert!(!spec(&off).contains("configmaps.validate"), "{}", spec(&off));
+    assert!(!one(&off, "ClusterRole")["rules"].to_string().contains("configmaps"));
+    let in_one_namespace = render(&[
+        "policy.rules.configmap-credentials.action=off",
+        "policy.overrides[0].name=apps",
+        "policy.overrides[0].namespaces.names[0]=apps",
+        "policy.overrides[0].rules.configmap-credentials.action=warn",
+    ]);
+    assert!(spec(&in_one_namespace).contains("configmaps.validate"), "an override turns it on somewhere");
 }
 
 fn cert_manager_mode_registers_the_certificates_ca() {
@@ -467,7 +488,7 @@ fn an_external_server_gets_url_webhooks_and_no_in_cluster_server() {
         values.extend(extra);
         let docs = render(&values);
         let hooks = webhooks(&docs);
-        assert_eq!(hooks.len(), 4);
+        assert_eq!(hooks.len(), 5);
         for w in hooks {
             let path = if w["name"].as_str().unwrap().contains(".mutate.") { "/mutate" } else { "/validate" };
             assert_eq!(w["clientConfig"]["url"], format!("https://10.1.2.3:9443{path}"));
@@ -503,6 +524,7 @@ fn rbac_grants_exactly_what_the_server_needs() {
     // the audit: lists of what it checks, its Lease by name, the reports it writes
     let audit = [
         json!({"apiGroups": [""], "resources": ["pods", "replicationcontrollers"], "verbs": ["list"]}),
+        json!({"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}),
         json!({"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"], "verbs": ["list"]}),
         json!({"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": ["list"]}),
         json!({"apiGroups": ["wgpolicyk8s.io"], "resources": ["policyreports"], "verbs": ["list", "get", "create", "patch", "delete"]}),

@@ -78,6 +78,14 @@ VALUES
   kc label namespace $ns env=dev --overwrite >/dev/null
   eventually 20 "the dev override still applies after the refused reload" admitted_now "$pod"
 
+  # the good-practice rules through the real API server: a credential in a ConfigMap and a
+  # legacy token Secret are admitted with a warning that names the key, never the value
+  local good="$E2E_DIR/manifests/t-configmap-credentials.yaml"
+  expect_admitted 'Warning: [configmap-credentials] data[DATABASE_URL]: looks like a URL with a password' \
+    'Warning: [secret-legacy-token] type: a service-account-token Secret' -- apply --dry-run=server -f "$good"
+  ! grep -q 'e2e-fake-password' "$RUN/err" || fail "the ConfigMap's password is in kubectl's output"
+  ! grep -rq 'e2e-fake-password' "$RUN/logs/secretgate.log" || fail "the ConfigMap's password is in the server's log"
+
   # back to the chart's default policy
   helm_install || fail "helm upgrade back to the default policy"
   reloads=$(metric_value 'secretgate_config_reloads_total{outcome="success"}')

@@ -3,6 +3,10 @@
 //! value of a Secret is redacted too: annotations can embed the whole object
 //! (`kubectl.kubernetes.io/last-applied-configuration`, written by every
 //! client-side `kubectl apply`, holds its `data` and `stringData`).
+//! ConfigMap values (`data`, `binaryData`) and literal `env[].value`s of any
+//! object are redacted as well: `configmap-credentials` finds credentials
+//! there, and a credential is a Secret value wherever it was pasted; so is
+//! every object's last-applied annotation, which copies them.
 
 use serde_json::Value;
 
@@ -36,14 +40,25 @@ pub fn redacted(object: &Value) -> Value {
     copy
 }
 
+/// The annotation every client-side `kubectl apply` writes: a copy of the object.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 fn redact_in_place(object: &mut Value) {
+    redact_env_literals(object, 0);
     let Some(map) = object.as_object_mut() else { return };
+    if let Some(Value::String(copy)) = map
+        .get_mut("metadata")
+        .and_then(|m| m.pointer_mut(&format!("/annotations/{}", LAST_APPLIED.replace('/', "~1"))))
+    {
+        *copy = REDACTED.into();
+    }
     if let Some(Value::Array(items)) = map.get_mut("items") {
         items.iter_mut().for_each(redact_in_place);
     }
     if map.get("kind").and_then(Value::as_str) == Some("Secret")
         || map.contains_key("data")
         || map.contains_key("stringData")
+        || map.contains_key("binaryData")
     {
         redact_secret(object);
     }
@@ -52,10 +67,33 @@ fn redact_in_place(object: &mut Value) {
 /// Redact `object` as a Secret: `data`, `stringData` and every annotation value.
 fn redact_secret(object: &mut Value) {
     let Some(map) = object.as_object_mut() else { return };
-    for field in ["data", "stringData"] {
+    for field in ["data", "stringData", "binaryData"] {
         redact_values(map.get_mut(field));
     }
     redact_values(map.get_mut("metadata").and_then(|m| m.get_mut("annotations")));
+}
+
+/// Every literal `env[].value` under `value` (containers, init and ephemeral
+/// containers, workload templates): names stay, values go.
+fn redact_env_literals(value: &mut Value, depth: usize) {
+    // the parser bounds nesting already; this keeps the walk bounded regardless
+    if depth > 64 {
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(vars)) = map.get_mut("env") {
+                for var in vars.iter_mut().filter_map(Value::as_object_mut) {
+                    if let Some(literal) = var.get_mut("value") {
+                        *literal = Value::String(REDACTED.into());
+                    }
+                }
+            }
+            map.values_mut().for_each(|v| redact_env_literals(v, depth + 1));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_env_literals(v, depth + 1)),
+        _ => {}
+    }
 }
 
 /// Every value of an object (keys stay), or the whole value if it is not one.
@@ -71,6 +109,18 @@ fn redact_values(value: Option<&mut Value>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn configmap_values_env_literals_and_last_applied_copies_are_replaced() {
+        let configmap = json!({"kind": "ConfigMap", "metadata": {"name": "c"},
+            "data": {"url": "postgres://u:hunter2@db/x"}, "binaryData": {"k": "aHVudGVyMg=="}});
+        let out = redacted(&configmap).to_string();
+        assert!(!out.contains("hunter2") && !out.contains("aHVudGVyMg") && out.contains("\"url\""), "{out}");
+        let pod = json!({"kind": "Pod", "metadata": {"annotations": {LAST_APPLIED: "{\"env\": \"hunter2\"}", "team": "kept"}},
+            "spec": {"containers": [{"name": "c", "env": [{"name": "DB_URL", "value": "mysql://r:hunter2@db"}]}]}});
+        let out = redacted(&pod).to_string();
+        assert!(!out.contains("hunter2") && out.contains("DB_URL") && out.contains("kept"), "{out}");
+    }
 
     #[test]
     fn secret_values_are_replaced_and_keys_kept() {

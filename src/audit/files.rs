@@ -75,7 +75,7 @@ pub fn load_lookups(paths: &[PathBuf]) -> Result<(Snapshot, Vec<String>), String
 fn audited_note(note: &str) -> bool {
     let mut words = note.split(' ').skip(1);
     let (Some(api_version), Some(kind)) = (words.next(), words.next()) else { return false };
-    (api_version == "v1" && kind == "Pod")
+    (api_version == "v1" && (kind == "Pod" || kind == "ConfigMap"))
         || super::object::WORKLOADS.iter().any(|(v, k, _)| *v == api_version && *k == kind)
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Namespace, Pod, ReplicationController, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, ReplicationController, Secret, ServiceAccount};
 use kube::api::{Api, ListParams};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 use super::object::{Object, Workload};
 use super::scan::Scan;
 use crate::policy::ObjectKey;
+use crate::policy::configmap::ConfigMapObject;
 
 /// How a live pass lists.
 #[derive(Clone, Debug)]
@@ -106,6 +107,12 @@ pub async fn scan_cluster(
         }
     }
     pager.each::<Pod>("Pod", |scan, pending, pod| checked(scan, pending, Object::Pod(Box::new(pod))), scan).await?;
+    if scan.checks_configmaps() {
+        let each = |scan: &mut Scan, _: &mut Vec<Pending>, configmap: ConfigMap| {
+            scan.scan(&Object::ConfigMap(Box::new(ConfigMapObject::from(configmap))));
+        };
+        pager.each::<ConfigMap>("ConfigMap", each, scan).await?;
+    }
     if scan.checks_workloads() {
         macro_rules! workloads {
             ($($type:ty),*) => {$(
@@ -162,7 +169,8 @@ impl Pager<'_> {
     /// Objects per request for `kind`.
     fn page_size(&self, kind: &str) -> u32 {
         match kind {
-            "Secret" => self.listing.page_size.min(SECRET_PAGE_MAX),
+            // values up to 1 MiB each: a page stays small
+            "Secret" | "ConfigMap" => self.listing.page_size.min(SECRET_PAGE_MAX),
             _ => self.listing.page_size,
         }
     }

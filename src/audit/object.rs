@@ -1,5 +1,5 @@
-//! The objects an audit checks, typed: Secrets, Pods and the pod templates of
-//! workloads, from a document (snapshot files) or from a typed list (live).
+//! The objects an audit checks, typed: Secrets, Pods, ConfigMaps and the pod
+//! templates of workloads, from a document (snapshot files) or from a typed list (live).
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::documents::describe_serde_message;
+use crate::policy::configmap::ConfigMapObject;
 use crate::policy::secret::EncodedSecret;
 
 /// One object to check.
@@ -20,6 +21,8 @@ pub enum Object {
     EncodedSecret(Box<EncodedSecret>),
     /// A Pod.
     Pod(Box<Pod>),
+    /// A ConfigMap (`configmap-credentials`).
+    ConfigMap(Box<ConfigMapObject>),
     /// A workload's pod template.
     Workload {
         /// Its kind.
@@ -97,6 +100,7 @@ impl Object {
         Ok(Some(match (api_version.as_str(), kind.as_str()) {
             ("v1", "Secret") => Object::EncodedSecret(Box::new(typed(value, &what)?)),
             ("v1", "Pod") => Object::Pod(Box::new(typed(value, &what)?)),
+            ("v1", "ConfigMap") => Object::ConfigMap(Box::new(typed(value, &what)?)),
             ("apps/v1", "Deployment") => Object::workload(typed::<Deployment>(value, &what)?),
             ("apps/v1", "StatefulSet") => Object::workload(typed::<StatefulSet>(value, &what)?),
             ("apps/v1", "DaemonSet") => Object::workload(typed::<DaemonSet>(value, &what)?),

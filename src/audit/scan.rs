@@ -236,6 +236,7 @@ impl Scan {
             Object::Secret(secret) => key_of(&secret.metadata).0,
             Object::EncodedSecret(secret) => key_of(&secret.metadata).0,
             Object::Pod(pod) => key_of(&pod.metadata).0,
+            Object::ConfigMap(configmap) => key_of(&configmap.metadata).0,
             Object::Workload { metadata, .. } => key_of(metadata).0,
         };
         let settings = self.settings_for(namespace);
@@ -274,6 +275,16 @@ impl Scan {
                 Checked {
                     findings: with_actions(report.findings, |r| settings.action(r)),
                     unresolved: report.unresolved,
+                    subject: Some(Arc::new(subject)),
+                    tls_not_after: None,
+                }
+            }
+            Object::ConfigMap(configmap) => {
+                let subject = Subject::of("ConfigMap", "v1", &configmap.metadata);
+                let report = policy::configmap::validate_configmap(configmap, &ctx);
+                Checked {
+                    findings: with_actions(report.findings, |r| settings.action(r)),
+                    unresolved: BTreeSet::new(),
                     subject: Some(Arc::new(subject)),
                     tls_not_after: None,
                 }
@@ -332,6 +343,19 @@ impl Scan {
         let unresolved = std::mem::take(&mut checked.unresolved);
         self.record(checked);
         unresolved
+    }
+
+    /// Whether ConfigMaps are checked anywhere (`configmap-credentials` not
+    /// off at the top or in some override): otherwise they are not listed.
+    pub fn checks_configmaps(&self) -> bool {
+        let rule = RuleId::ConfigmapCredentials;
+        self.policy.base().enabled(rule)
+            || self
+                .policy
+                .overrides()
+                .iter()
+                .flat_map(|o| &o.settings)
+                .any(|s| matches!(s, Setting::Action(r, a) if *r == rule && *a != Action::Off))
     }
 
     /// Whether workload templates are checked anywhere (`workloads: off`

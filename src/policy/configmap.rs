@@ -33,6 +33,19 @@ pub struct ConfigMapObject {
     pub binary_data: Option<BTreeMap<String, Base64>>,
 }
 
+impl From<k8s_openapi::api::core::v1::ConfigMap> for ConfigMapObject {
+    /// A listed ConfigMap (`binaryData` decoded by k8s-openapi, encoded again: it is rare and small).
+    fn from(configmap: k8s_openapi::api::core::v1::ConfigMap) -> Self {
+        use base64::Engine;
+        let encode = |b: k8s_openapi::ByteString| Base64(base64::engine::general_purpose::STANDARD.encode(b.0));
+        ConfigMapObject {
+            metadata: configmap.metadata,
+            data: configmap.data,
+            binary_data: configmap.binary_data.map(|m| m.into_iter().map(|(k, v)| (k, encode(v))).collect()),
+        }
+    }
+}
+
 /// Validate a ConfigMap on CREATE or UPDATE.
 pub fn validate_configmap(configmap: &ConfigMapObject, ctx: &Context<'_>) -> Report {
     let mut report = Report::default();

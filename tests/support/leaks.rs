@@ -20,7 +20,10 @@ pub fn string_data_manifest(type_: &str, data: serde_json::Value) -> String {
 
 /// (description, stdin, extra args, the secret values it carries)
 pub fn corpus() -> Vec<(&'static str, String, Vec<String>, Vec<String>)> {
-    let v: Vec<String> = (0..20).map(value).collect();
+    let v: Vec<String> = (0..25).map(value).collect();
+    // credentials where they do not belong: named by kind, never shown
+    let key_id_tail = "Q7RZ2M4XK6WB3N5T";
+    let key_id = format!("{}{key_id_tail}", "AKIA");
     let mut cases = vec![
         (
             "echo newline",
@@ -122,6 +125,35 @@ pub fn corpus() -> Vec<(&'static str, String, Vec<String>, Vec<String>)> {
             vec![v[17].clone(), v[18].clone(), v[19].clone()],
         ),
     ];
+    cases.push((
+        "configmap credentials",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "leak-check", "namespace": "team-a"},
+            "data": {"app.properties": format!("db.url=postgres://app:{}@db:5432/app\naws.key={key_id}\n", v[20])},
+            "binaryData": {"key.pem": super::b64(format!("-----BEGIN RSA PRIVATE KEY-----\n{}\n", v[21]).as_bytes())}})
+        .to_string(),
+        vec![],
+        vec![v[20].clone(), v[21].clone(), key_id.clone(), key_id_tail.to_string()],
+    ));
+    cases.push((
+        "pod env literal credential",
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "leak-check", "namespace": "team-a"},
+            "spec": {"containers": [{"name": "c", "image": "i", "env": [
+                {"name": "DB_URL", "value": format!("mysql://root:{}@db/app", v[22])},
+                {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}]}]}})
+        .to_string(),
+        vec![],
+        vec![v[22].clone()],
+    ));
+    cases.push((
+        "legacy token secret",
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+            "metadata": {"name": "leak-check", "namespace": "team-a",
+                "annotations": {"kubernetes.io/service-account.name": "default"}},
+            "data": {"token": super::b64(v[23].as_bytes())}})
+        .to_string(),
+        vec![],
+        vec![v[23].clone()],
+    ));
     // an UPDATE of an immutable Secret, both values secret
     let dir = std::env::temp_dir().join(format!("secretgate-redaction-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

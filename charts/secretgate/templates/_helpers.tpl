@@ -144,3 +144,17 @@ objectSelector:
 - --audit-interval=0
 {{- end -}}
 {{- end -}}
+
+{{/*
+Whether ConfigMaps go to the webhook: only while configmap-credentials is not
+off, at the top level of the policy or in any override.
+*/}}
+{{- define "secretgate.configmapsChecked" -}}
+{{- $p := .Values.policy | default dict -}}
+{{- $on := ne (dig "rules" "configmap-credentials" "action" "warn" $p) "off" -}}
+{{- range ($p.overrides | default list) -}}
+{{- $a := dig "rules" "configmap-credentials" "action" "" . -}}
+{{- if and $a (ne $a "off") -}}{{- $on = true -}}{{- end -}}
+{{- end -}}
+{{- ternary "true" "" $on -}}
+{{- end -}}
