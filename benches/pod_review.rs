@@ -6,7 +6,9 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use k8s_openapi::api::core::v1::Pod;
 use secretgate::admission::{Admission, Webhook};
-use secretgate::policy::{Context, Inventory, PodScope, SecretSummary, ServiceAccountSummary, Settings, validate_pod};
+use secretgate::policy::{
+    Context, Inventory, PodScope, RuleId, SecretSummary, ServiceAccountSummary, Settings, validate_pod,
+};
 use serde_json::json;
 
 fn inventory() -> Inventory {
@@ -54,7 +56,9 @@ fn bench(c: &mut Criterion) {
     .unwrap();
     let ctx = Context { settings: &settings, view: &inventory, now_unix: 0 };
     let report = validate_pod(&typed, "ns-42", PodScope::Create, &ctx);
-    assert!(report.findings.is_empty(), "the benchmark Pod is valid: {:?}", report.findings);
+    // valid; its env references are audited (pod-secret-env, the default): one annotation
+    let violations: Vec<_> = report.findings.iter().filter(|f| f.rule != RuleId::PodSecretEnv).collect();
+    assert!(violations.is_empty(), "the benchmark Pod is valid: {violations:?}");
 
     let mut group = c.benchmark_group("pod_review");
     group.bench_function("validate_pod (policy only)", |b| {
@@ -64,6 +68,19 @@ fn bench(c: &mut Criterion) {
     group.bench_function("decode_validate_encode", |b| {
         b.iter(|| {
             let answer = admission.review(Webhook::Validate, black_box(&body), &inventory, 0).unwrap();
+            secretgate::admission::encode(&answer.response)
+        })
+    });
+    // the same with pod-secret-env off: what the audited env references cost
+    let quiet = settings.clone().with_action(RuleId::PodSecretEnv, secretgate::policy::Action::Off);
+    let quiet_ctx = Context { settings: &quiet, view: &inventory, now_unix: 0 };
+    group.bench_function("validate_pod (policy only, pod-secret-env off)", |b| {
+        b.iter(|| validate_pod(black_box(&typed), "ns-42", PodScope::Create, &quiet_ctx))
+    });
+    let quiet_admission = Admission::with_settings(quiet.clone());
+    group.bench_function("decode_validate_encode (pod-secret-env off)", |b| {
+        b.iter(|| {
+            let answer = quiet_admission.review(Webhook::Validate, black_box(&body), &inventory, 0).unwrap();
             secretgate::admission::encode(&answer.response)
         })
     });

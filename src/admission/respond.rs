@@ -5,6 +5,7 @@ use kube::core::Status;
 use kube::core::admission::AdmissionResponse;
 
 use crate::policy::Decision;
+use crate::policy::decision::Texts;
 
 /// The API server truncates each warning to this many characters.
 pub const MAX_WARNING_CHARS: usize = 256;
@@ -125,14 +126,14 @@ fn fit(text: &str, max: usize) -> String {
 }
 
 /// The audit annotation of a rule whose violations `exemption` lifted.
-pub fn exempt_value(exemption: &str, texts: &[String]) -> String {
-    let noun = if texts.len() == 1 { "violation" } else { "violations" };
-    fit(&format!("exempt by {exemption}: {} {noun}: {}", texts.len(), texts.join("; ")), MAX_AUDIT_CHARS)
+pub fn exempt_value(exemption: &str, texts: &Texts) -> String {
+    let noun = if texts.total == 1 { "violation" } else { "violations" };
+    fit(&format!("exempt by {exemption}: {} {noun}: {}", texts.total, texts.kept.join("; ")), MAX_AUDIT_CHARS)
 }
 
-fn audit_value(texts: &[String]) -> String {
-    let noun = if texts.len() == 1 { "violation" } else { "violations" };
-    fit(&format!("{} {noun}: {}", texts.len(), texts.join("; ")), MAX_AUDIT_CHARS)
+fn audit_value(texts: &Texts) -> String {
+    let noun = if texts.total == 1 { "violation" } else { "violations" };
+    fit(&format!("{} {noun}: {}", texts.total, texts.kept.join("; ")), MAX_AUDIT_CHARS)
 }
 
 #[cfg(test)]

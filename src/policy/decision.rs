@@ -123,9 +123,9 @@ pub struct Decision {
     /// Texts to return as warnings.
     pub warnings: Vec<String>,
     /// Texts per audited rule.
-    pub audit: BTreeMap<RuleId, Vec<String>>,
+    pub audit: BTreeMap<RuleId, Texts>,
     /// Texts per rule whose violations the requester is exempt from.
-    pub exempt: BTreeMap<RuleId, Vec<String>>,
+    pub exempt: BTreeMap<RuleId, Texts>,
     /// Every violation with the action it was handled with (for metrics).
     pub tally: Vec<(RuleId, Action)>,
     /// The texts of the violations that were warned or audited, with their
@@ -133,6 +133,34 @@ pub struct Decision {
     pub reported: Vec<(RuleId, String)>,
     /// Findings of rules that could not decide (they warn).
     pub unknown: usize,
+}
+
+/// The texts of one rule's audited (or exempted) findings: every one is
+/// counted, the first ones kept while they fit an audit annotation's budget
+/// (a Pod with 100 env references needs 100 counts, not 100 texts).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Texts {
+    /// The texts kept, in order.
+    pub kept: Vec<String>,
+    /// How many findings there were.
+    pub total: usize,
+    chars: usize,
+}
+
+/// Characters of text kept per rule: at least what an audit annotation shows.
+pub const KEPT_TEXT_CHARS: usize = 2048;
+
+impl Texts {
+    /// Count a finding; keep its text while the kept ones are shorter than
+    /// [`KEPT_TEXT_CHARS`]. `text` is made only when it is kept.
+    fn push(&mut self, text: impl FnOnce() -> String) {
+        self.total += 1;
+        if self.chars < KEPT_TEXT_CHARS {
+            let text = text();
+            self.chars += text.len() + 2;
+            self.kept.push(text);
+        }
+    }
 }
 
 impl Decision {
@@ -167,9 +195,12 @@ pub fn decide(findings: &[Finding], action_of: impl Fn(RuleId) -> Action) -> Dec
             }
             *kept += 1;
         }
-        let text = finding.text();
-        if finding.severity != Severity::Unknown && matches!(action, Action::Warn | Action::Audit) {
-            decision.reported.push((finding.rule, text.clone()));
+        // Events report the reference rules' violations only
+        if finding.severity != Severity::Unknown
+            && matches!(action, Action::Warn | Action::Audit)
+            && finding.rule.is_reference_rule()
+        {
+            decision.reported.push((finding.rule, finding.text()));
         }
         match action {
             Action::Deny => {
@@ -179,11 +210,11 @@ pub fn decide(findings: &[Finding], action_of: impl Fn(RuleId) -> Action) -> Dec
                     Some(Denial::Forbidden) => Some(Denial::Forbidden),
                     _ => Some(class),
                 };
-                decision.denials.push(text);
+                decision.denials.push(finding.text());
             }
-            Action::Warn => decision.warnings.push(text),
-            Action::Audit => decision.audit.entry(finding.rule).or_default().push(text),
-            Action::Exempt => decision.exempt.entry(finding.rule).or_default().push(text),
+            Action::Warn => decision.warnings.push(finding.text()),
+            Action::Audit => decision.audit.entry(finding.rule).or_default().push(|| finding.text()),
+            Action::Exempt => decision.exempt.entry(finding.rule).or_default().push(|| finding.text()),
             Action::Off => unreachable!("off findings are skipped above"),
         }
     }
@@ -242,8 +273,8 @@ mod tests {
         assert_eq!(d.warnings.len(), 3);
         let d = decide(&findings(), |_| Action::Audit);
         assert!(d.allowed() && d.warnings.is_empty());
-        assert_eq!(d.audit[&RuleId::PodSecretExists].len(), 2);
-        assert_eq!(d.audit[&RuleId::PodSecretKeys].len(), 1);
+        assert_eq!(d.audit[&RuleId::PodSecretExists].total, 2);
+        assert_eq!(d.audit[&RuleId::PodSecretKeys].total, 1);
     }
 
     #[test]
@@ -253,13 +284,25 @@ mod tests {
             _ => Action::Deny,
         });
         assert!(d.allowed());
-        assert_eq!(d.exempt[&RuleId::PodSecretExists].len(), 2);
+        assert_eq!(d.exempt[&RuleId::PodSecretExists].total, 2);
         assert_eq!(d.tally, vec![(RuleId::PodSecretExists, Action::Exempt), (RuleId::PodSecretExists, Action::Exempt)]);
         assert_eq!(d.warnings, vec!["[pod-secret-keys] keys not visible"], "the unknown of another rule still warns");
         // an unknown of the exempted rule itself still warns: nothing was violated
         let d = decide(&findings(), |_| Action::Exempt);
         assert_eq!(d.warnings, vec!["[pod-secret-keys] keys not visible"]);
         assert!(!d.exempt.contains_key(&RuleId::PodSecretKeys));
+    }
+
+    #[test]
+    fn audited_texts_are_counted_all_and_kept_while_they_fit() {
+        let findings: Vec<Finding> =
+            (0..1000).map(|i| Finding::violation(RuleId::PodSecretEnv, format!("env[{i}]"), "x".repeat(100))).collect();
+        let d = decide(&findings, |_| Action::Audit);
+        let texts = &d.audit[&RuleId::PodSecretEnv];
+        assert_eq!(texts.total, 1000);
+        assert!(texts.kept.len() < 30 && texts.kept.iter().map(String::len).sum::<usize>() >= KEPT_TEXT_CHARS);
+        assert!(d.reported.is_empty(), "no Events for a good-practice rule");
+        assert_eq!(d.tally.len(), 1000);
     }
 
     #[test]

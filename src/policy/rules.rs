@@ -103,6 +103,15 @@ impl RuleId {
         }
     }
 
+    /// Whether this is one of the Pod reference rules (exists, keys,
+    /// mountable, envFrom names), whose violations are also Events.
+    pub const fn is_reference_rule(self) -> bool {
+        matches!(
+            self,
+            RuleId::PodSecretExists | RuleId::PodSecretKeys | RuleId::PodMountableSecrets | RuleId::PodEnvfromNames
+        )
+    }
+
     /// Position in [`RuleId::ALL`], for per-rule tables.
     pub const fn index(self) -> usize {
         self as usize

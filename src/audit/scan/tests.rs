@@ -188,3 +188,21 @@ fn the_pass_metrics_have_every_rule_and_action() {
     assert_eq!(counts[&(RuleId::PodSecretExists, Action::Deny)], 1);
     assert_eq!(counts[&(RuleId::SecretKeys, Action::Deny)], 0);
 }
+
+#[test]
+fn configmaps_at_rest_are_checked_for_credentials_and_not_listed_when_the_rule_is_off() {
+    let mut scan = scan_with(Settings::default());
+    assert!(scan.checks_configmaps());
+    let leaky =
+        object(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "apps"},
+        "data": {"DATABASE_URL": "postgres://app:not-a-real-pw@db:5432/app", "LOG_LEVEL": "info"}}));
+    scan.scan(&leaky);
+    let outcome = scan.finish();
+    assert_eq!(outcome.findings.len(), 1);
+    let f = &outcome.findings[0];
+    assert_eq!((f.rule, f.action, f.subject.kind), (RuleId::ConfigmapCredentials, Action::Warn, "ConfigMap"));
+    assert_eq!(f.field, "data[DATABASE_URL]");
+    assert!(!f.message.contains("not-a-real-pw"));
+    let off = scan_with(Settings::default().with_action(RuleId::ConfigmapCredentials, Action::Off));
+    assert!(!off.checks_configmaps());
+}

@@ -18,10 +18,14 @@ pub(super) fn check(refs: &[SecretRef<'_>], report: &mut Report) {
             RefKind::EnvFrom { entry, .. } => (format!("{entry}.secretRef"), "environment variables"),
             _ => continue,
         };
+        // a name the API server accepted needs no escaping: quote it as it is
+        let name = shown(reference.name);
+        let plain = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        let quoted = if plain { format!("\"{name}\"") } else { format!("{name:?}") };
         report.findings.push(Finding::violation(
             RuleId::PodSecretEnv,
             field,
-            format!("secret {:?} is consumed as {noun}; mount it as a file instead", shown(reference.name)),
+            format!("secret {quoted} is consumed as {noun}; mount it as a file instead"),
         ));
     }
 }

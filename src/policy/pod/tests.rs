@@ -347,7 +347,7 @@ fn every_secret_consumed_as_environment_variables_is_one_finding() {
     // audit by default: allowed, named in an audit annotation
     let decision =
         decide(&report.findings, |r| if r == RuleId::PodSecretEnv { settings.action(r) } else { Action::Off });
-    assert!(decision.allowed() && decision.audit[&RuleId::PodSecretEnv].len() == 6);
+    assert!(decision.allowed() && decision.audit[&RuleId::PodSecretEnv].total == 6);
     // volumes are the recommended way: no finding
     let files = pod(secret_volume("db", json!({})));
     let report = validate_pod(&files, "team-a", PodScope::Create, &ctx);
