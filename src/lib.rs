@@ -24,3 +24,4 @@ pub mod policy;
 pub mod registration;
 pub mod server;
 pub mod telemetry;
+pub mod watched;

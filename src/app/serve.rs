@@ -500,13 +500,18 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         }
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
-    tls.spawn_polling(config.tls_reload_interval, shutdown_rx.clone());
+    let reloading = tls.clone();
+    crate::watched::spawn_polling(config.tls_reload_interval, shutdown_rx.clone(), move || {
+        reloading.reload();
+    });
     let lifecycle = controller.map(|c| c.spawn(Some(tls.clone()), view.clone(), shutdown_rx.clone()));
     let serving = Arc::new(AtomicBool::new(false));
     let admission = Admission::new(config.policy);
     if let Some((source, bytes)) = config.policy_source {
         let reloader = PolicyReloader::new(source, admission.clone(), bytes, metrics.clone());
-        reloader.spawn_polling(config.config_reload_interval, shutdown_rx.clone());
+        crate::watched::spawn_polling(config.config_reload_interval, shutdown_rx.clone(), move || {
+            reloader.reload();
+        });
     }
     let audit = match (config.audit, audit_client) {
         (Some(audit), Some(client)) => {

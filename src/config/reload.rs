@@ -11,7 +11,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use super::policy_file;
 use crate::admission::Admission;
@@ -85,7 +84,8 @@ impl PolicyReloader {
 
     /// The bytes of `source` now, bounded; for the first load and each poll.
     pub fn read(source: &PolicySource) -> Result<Vec<u8>, String> {
-        read_bounded(source.path()).map_err(|e| format!("{} {}: {e}", source.flag(), source.path().display()))
+        crate::watched::read_regular(source.path(), MAX_POLICY_BYTES)
+            .map_err(|e| format!("{} {}: {e}", source.flag(), source.path().display()))
     }
 
     /// Re-read the file; apply it when it changed, read the same twice in a
@@ -158,47 +158,6 @@ impl PolicyReloader {
             }
         }
     }
-
-    /// Poll every `interval` until `shutdown` fires.
-    pub fn spawn_polling(self: &Arc<Self>, interval: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticks.tick().await;
-            loop {
-                tokio::select! {
-                    _ = ticks.tick() => {
-                        let this = this.clone();
-                        let _ = tokio::task::spawn_blocking(move || this.reload()).await;
-                    }
-                    _ = shutdown.changed() => return,
-                }
-            }
-        });
-    }
-}
-
-/// Read a regular file of at most [`MAX_POLICY_BYTES`], opened non-blocking
-/// so that a FIFO in its place never blocks the poller.
-fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)
-        .map_err(|e| e.to_string())?;
-    let meta = file.metadata().map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("is not a regular file".into());
-    }
-    let mut bytes = Vec::with_capacity(meta.len().min(MAX_POLICY_BYTES) as usize);
-    file.take(MAX_POLICY_BYTES + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_POLICY_BYTES {
-        return Err(format!("holds more than {MAX_POLICY_BYTES} bytes"));
-    }
-    Ok(bytes)
 }
 
 #[cfg(test)]

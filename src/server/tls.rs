@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
@@ -82,31 +81,13 @@ struct Loaded {
 /// The most a certificate, key or CA file may hold: real ones are a few kB.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
-/// Read a regular file of at most [`MAX_FILE_BYTES`]. Opened non-blocking and
-/// checked after opening, so a FIFO or device in its place (or swapped in)
-/// never blocks the poller, and a huge file is not read on every poll.
+/// Read a regular file of at most [`MAX_FILE_BYTES`] without ever blocking
+/// (see [`crate::watched::read_regular`]).
 pub fn read(flag: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let io = |source| TlsError::Read { flag, path: path.to_path_buf(), source };
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)
-        .map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    if !meta.is_file() {
-        return Err(content(flag, path, "is not a regular file"));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(content(flag, path, format!("is {} bytes; at most {MAX_FILE_BYTES} are read", meta.len())));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(content(flag, path, format!("grew past {MAX_FILE_BYTES} bytes while read")));
-    }
-    Ok(bytes)
+    crate::watched::read_regular(path, MAX_FILE_BYTES).map_err(|e| match e {
+        crate::watched::ReadError::Io(source) => TlsError::Read { flag, path: path.to_path_buf(), source },
+        other => content(flag, path, other.to_string()),
+    })
 }
 
 fn content(flag: &'static str, path: &Path, reason: impl Into<String>) -> TlsError {
@@ -317,31 +298,13 @@ impl TlsReloader {
             }
         }
     }
-
-    /// Poll the files every `interval` until `shutdown` fires.
-    pub fn spawn_polling(self: &Arc<Self>, interval: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = ticks.tick() => {
-                        let this = this.clone();
-                        // file reads and PEM parsing are blocking work
-                        let _ = tokio::task::spawn_blocking(move || this.reload()).await;
-                    }
-                    _ = shutdown.changed() => return,
-                }
-            }
-        });
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rcgen::{CertificateParams, KeyPair};
+    use std::time::Duration;
     use time::{Duration as Span, OffsetDateTime};
 
     /// A self-signed serving pair valid from `from` to `until` (relative to now).
