@@ -83,8 +83,10 @@ mod tests {
     #[test]
     fn names_the_key_and_kind_never_the_value() {
         let id = format!("{}{}", "AKIA", "IOSFODNN7EXAMPLE");
-        let binary =
-            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "-----BEGIN EC PRIVATE KEY-----\nx");
+        let binary = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("-----BEGIN EC {} KEY-----\nx", "PRIVATE"),
+        );
         let texts = findings(
             serde_json::json!({"metadata": {"name": "c"},
                 "data": {"app.properties": format!("aws.key={id}\n"), "plain": "hello"},

@@ -16,7 +16,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 /// A kind of credential the detector recognises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CredentialKind {
-    /// `-----BEGIN ... PRIVATE KEY-----`.
+    /// A PEM block whose label ends in `PRIVATE KEY`.
     PrivateKey,
     /// `AKIA`/`ASIA` and 16 more characters.
     AwsAccessKeyId,

