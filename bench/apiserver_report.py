@@ -11,6 +11,8 @@ import os
 import statistics
 import sys
 
+from publish import publish
+
 raw, out = sys.argv[1], sys.argv[2]
 doc = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] else None
 CONFIGS = ["none", "sg-validating", "sg-both", "vap", "null"]
@@ -123,15 +125,4 @@ try:
 except ImportError:
     print("matplotlib is not installed: no chart", file=sys.stderr)
 
-if doc:
-    with open(doc) as f:
-        text = f.read()
-    begin, end = "<!-- apiserver:begin -->", "<!-- apiserver:end -->"
-    if begin in text and end in text:
-        text = text[:text.index(begin) + len(begin)] + "\n" + table + "\n" + text[text.index(end):]
-        with open(doc, "w") as f:
-            f.write(text)
-print(table)
-print()
-for what, met, detail in verdicts:
-    print(f"{'MET   ' if met else 'MISSED'} {what}: {detail}")
+publish(doc, "apiserver", table, verdicts)

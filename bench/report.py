@@ -9,6 +9,8 @@ import statistics
 import subprocess
 import sys
 
+from publish import publish
+
 raw, out, doc = sys.argv[1], sys.argv[2], sys.argv[3]
 SCENARIOS = ["pod-validate", "pod-mutate", "secret-1mib"]
 PROTOS = {"h1": "HTTP/1.1, 16 connections", "h2": "HTTP/2, 16 streams on 1 connection"}
@@ -103,16 +105,6 @@ ax2.set_xticklabels(labels)
 fig.tight_layout()
 fig.savefig(os.path.join(out, "chart.png"), dpi=110)
 
-with open(doc) as f:
-    text = f.read()
-begin, end = "<!-- results:begin -->", "<!-- results:end -->"
-if begin in text and end in text:
-    text = text[:text.index(begin) + len(begin)] + "\n" + table + "\n" + text[text.index(end):]
-    with open(doc, "w") as f:
-        f.write(text)
-print(table)
-print()
-for what, met, detail in verdicts:
-    print(f"{'MET   ' if met else 'MISSED'} {what}: {detail}")
+publish(doc, "results", table, verdicts)
 if non_200:
     print(f"WARNING: {non_200} responses were not 200")
