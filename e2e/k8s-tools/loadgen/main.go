@@ -141,18 +141,17 @@ func webhooks(args []string) error {
 }
 
 type result struct {
-	Object      string                       `json:"object"`
-	Kind        string                       `json:"kind"`
-	Count       int                          `json:"count"`
-	Concurrency int                          `json:"concurrency"`
-	Seconds     float64                      `json:"seconds"`
-	RPS         float64                      `json:"rps"`
-	LatencyMs   map[string]float64           `json:"latency_ms"`
-	CPUSeconds  map[string]float64           `json:"cpu_seconds"`
-	Webhooks    map[string]series            `json:"apiserver_webhooks"`
-	Steps       map[string]series            `json:"apiserver_steps"`
-	Policies    map[string]float64           `json:"apiserver_policy_checks"`
-	Connections map[string]map[string]string `json:"-"`
+	Object      string             `json:"object"`
+	Kind        string             `json:"kind"`
+	Count       int                `json:"count"`
+	Concurrency int                `json:"concurrency"`
+	Seconds     float64            `json:"seconds"`
+	RPS         float64            `json:"rps"`
+	LatencyMs   map[string]float64 `json:"latency_ms"`
+	CPUSeconds  map[string]float64 `json:"cpu_seconds"`
+	Webhooks    map[string]series  `json:"apiserver_webhooks"`
+	Steps       map[string]series  `json:"apiserver_steps"`
+	Policies    map[string]float64 `json:"apiserver_policy_checks"`
 }
 
 type series struct {
