@@ -27,6 +27,16 @@ fn review(data: serde_json::Value) -> Vec<u8> {
     .unwrap()
 }
 
+#[derive(serde::Deserialize)]
+struct UidOnly {
+    request: UidRequest,
+}
+
+#[derive(serde::Deserialize)]
+struct UidRequest {
+    uid: String,
+}
+
 fn bench(c: &mut Criterion) {
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let small = review(json!({"username": b64(b"admin"), "password": b64(b"correct horse battery staple")}));
@@ -60,6 +70,26 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // what bench/run.sh's null webhooks do with the same body: the floor reads
+    // only request.uid, the typed null decodes into kube's types
+    group.bench_function("1MiB/floor_uid_only", |b| {
+        b.iter(|| {
+            let v: serde_json::Value = serde_json::from_slice::<UidOnly>(black_box(&large)).unwrap().request.uid.into();
+            v
+        })
+    });
+    group.bench_function("1MiB/typed_null", |b| {
+        b.iter(|| {
+            let review: kube::core::admission::AdmissionReview<kube::core::DynamicObject> =
+                serde_json::from_slice(black_box(&large)).unwrap();
+            let request: kube::core::admission::AdmissionRequest<kube::core::DynamicObject> =
+                review.try_into().unwrap();
+            serde_json::to_vec(&kube::core::admission::AdmissionResponse::from(&request).into_review()).unwrap()
+        })
+    });
+    group.bench_function("1MiB/duplicates_check", |b| {
+        b.iter(|| secretgate::admission::duplicates::check(black_box(&large)).unwrap())
+    });
     let text = b64(&blob);
     group.bench_function("1MiB/is_base64", |b| b.iter(|| secretgate::policy::secret::is_base64(black_box(&text))));
     group.bench_function("1MiB/base64_decode", |b| {

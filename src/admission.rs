@@ -8,7 +8,7 @@
 mod answer;
 pub mod decode;
 mod dispatch;
-pub(crate) mod duplicates;
+pub mod duplicates;
 pub mod events;
 mod labels;
 pub mod patch;
