@@ -32,7 +32,7 @@ pub enum CredentialKind {
     StripeLiveKey,
     /// Three base64url segments, the first starting `eyJ`.
     JsonWebToken,
-    /// `scheme://user:password@host`.
+    /// `scheme://user:password@host` (the user may be empty).
     UrlWithPassword,
 }
 
@@ -181,7 +181,8 @@ fn check(bytes: &[u8], shape: Shape, start: usize, end: usize) -> (bool, usize) 
             let label = run(bytes, end, |b| b.is_ascii_uppercase() || b == b' ', 48);
             let closes = bytes.get(end + label..end + label + 5) == Some(b"-----");
             let text = &bytes[end..end + label];
-            (closes && text.ends_with(b"PRIVATE KEY"), end + label)
+            // PGP's armour names its block: PGP PRIVATE KEY BLOCK
+            (closes && (text.ends_with(b"PRIVATE KEY") || text.ends_with(b"PRIVATE KEY BLOCK")), end + label)
         }
         Shape::Aws => {
             // AKIA + 16 of [A-Z2-7] (base32), at least one digit, whole word
@@ -243,19 +244,24 @@ fn url_with_password(bytes: &[u8], start: usize, end: usize) -> (bool, usize) {
     if scheme == 0 || !bytes[start - scheme].is_ascii_alphabetic() {
         return (false, end);
     }
-    // the authority's userinfo: up to '@', without '/', '?', '#', whitespace
-    let userinfo_len = bytes[end..]
-        .iter()
-        .take(256)
-        .position(|b| matches!(b, b'@' | b'/' | b'?' | b'#') || b.is_ascii_whitespace() || b.is_ascii_control());
+    // the authority's userinfo: up to '@', without '/', '?', '#', whitespace, or
+    // what ends a URL quoted in JSON, YAML or a shell line (so a URL's userinfo
+    // is never read across into the next value)
+    let userinfo_len = bytes[end..].iter().take(256).position(|b| {
+        matches!(b, b'@' | b'/' | b'?' | b'#' | b'"' | b'\'' | b'\\' | b'<' | b'>' | b'{' | b'}' | b'|' | b'^' | b'`')
+            || matches!(b, b'[' | b']' | b',' | b';')
+            || b.is_ascii_whitespace()
+            || b.is_ascii_control()
+    });
     let Some(len) = userinfo_len.filter(|n| bytes.get(end + n) == Some(&b'@')) else {
         return (false, end + userinfo_len.unwrap_or(256.min(bytes.len() - end)));
     };
     let userinfo = &bytes[end..end + len];
     let Some(colon) = userinfo.iter().position(|b| *b == b':') else { return (false, end + len) };
-    let (user, password) = (&userinfo[..colon], &userinfo[colon + 1..]);
+    // the user may be empty: `redis://:password@host` is how Redis takes one
+    let password = &userinfo[colon + 1..];
     let host = bytes.get(end + len + 1).is_some_and(|b| alnum(*b) || *b == b'[');
-    (!user.is_empty() && !password.is_empty() && host && !placeholder(password), end + len)
+    (!password.is_empty() && host && !placeholder(password), end + len)
 }
 
 /// A template or a mask, not a password: `${X}`, `$(X)`, `{{ x }}`, `<x>`,

@@ -24,11 +24,19 @@ const MIXED: &str = "aB3dE5fG7hJ9kL2mN4pQ6rS8tU0vW1xY";
 
 #[test]
 fn pem_private_keys_but_not_certificates_or_public_keys() {
-    for label in ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "OPENSSH PRIVATE KEY", "ENCRYPTED PRIVATE KEY"] {
+    for label in [
+        "PRIVATE KEY",
+        "RSA PRIVATE KEY",
+        "EC PRIVATE KEY",
+        "OPENSSH PRIVATE KEY",
+        "ENCRYPTED PRIVATE KEY",
+        "PGP PRIVATE KEY BLOCK",
+    ] {
         one(&format!("key: |\n  -----BEGIN {label}-----\n  MIIEv...\n"), CredentialKind::PrivateKey);
     }
     none("-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n");
     none("-----BEGIN PUBLIC KEY-----\nMFkw...\n");
+    none("-----BEGIN PGP PUBLIC KEY BLOCK-----\nmQIN...\n");
     none(&format!("-----BEGIN {} KEY", "PRIVATE")); // no closing dashes
     none("the -----BEGIN marker");
 }
@@ -82,6 +90,23 @@ fn urls_with_passwords_but_not_placeholders() {
     let url = format!("postgres://app:{}@db.internal:5432/app", "s3cr3t-Pa55");
     one(&url, CredentialKind::UrlWithPassword);
     one(&format!("amqp://guest:{}@[::1]/", "guest"), CredentialKind::UrlWithPassword);
+    one(&format!("redis://:{}@cache:6379", "s3cr3t"), CredentialKind::UrlWithPassword); // Redis: no user
+    // a URL's userinfo is never read across into the next value of JSON, YAML or a list
+    for quoted in [
+        r#"{"a": "http://host", "b": "u:pw@example.com"}"#,
+        "urls: ['http://host', 'u:pw@example.com']",
+        "http://host,u:pw@example.com",
+        "http://host;u:pw@example.com",
+        "<http://host>u:pw@example.com",
+        "[http://host]u:pw@example.com",
+    ] {
+        none(quoted);
+    }
+    // and a URL that follows one without a password is still found
+    one(
+        &format!(r#"{{"a": "http://host", "b": "postgres://app:{}@db/app"}}"#, "s3cr3t"),
+        CredentialKind::UrlWithPassword,
+    );
     for clean in [
         "https://example.com/path?a=b@c",
         "https://user@example.com/",
