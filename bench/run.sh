@@ -2,9 +2,10 @@
 # The whole benchmark, one command:   bash bench/run.sh
 #
 # Builds release binaries, installs oha if missing, generates inputs and a
-# certificate, starts secretgate (on a snapshot) and the null webhook (same
-# TLS/HTTP stack, no policy), both pinned to CPU 0 with one tokio worker,
-# drives them alternately from CPU 1 with oha, then measures memory and
+# certificate, starts secretgate (on a snapshot) and the two null webhooks
+# (same TLS/HTTP stack, no policy: `typed` decodes the review with kube's
+# types, `uid` reads only request.uid), all pinned to CPU 0 with one tokio
+# worker, drives them alternately from CPU 1 with oha, then measures memory and
 # start-up with 100k Secrets and 20k ServiceAccounts, and the audit's time and
 # peak RSS over those plus 10k Pods and 1000 Deployments. Writes
 # bench/results/{results.json,chart.png} and the table in BENCHMARKS.md.
@@ -37,26 +38,28 @@ CERT=$WORK/certs/tls.crt KEY=$WORK/certs/tls.key CA=$WORK/certs/ca.crt
 pinning
 trap cleanup EXIT
 
-log "starting secretgate and the null webhook on one core"
+log "starting secretgate and the null webhooks on one core"
 TOKIO_WORKER_THREADS=1 "${SERVER_CPU[@]}" "$SG" --log-level warn serve --listen 127.0.0.1:18443 \
   --admin-listen 127.0.0.1:18080 --tls-cert-file "$CERT" --tls-key-file "$KEY" \
   --cluster "$WORK/cluster.yaml" --events off & PIDS+=($!); SG_PID=$!
-TOKIO_WORKER_THREADS=1 "${SERVER_CPU[@]}" "$NULL" 127.0.0.1:19443 "$CERT" "$KEY" 2>/dev/null & PIDS+=($!); NULL_PID=$!
+TOKIO_WORKER_THREADS=1 "${SERVER_CPU[@]}" "$NULL" 127.0.0.1:19443 "$CERT" "$KEY" typed 2>/dev/null & PIDS+=($!); NULL_PID=$!
+TOKIO_WORKER_THREADS=1 "${SERVER_CPU[@]}" "$NULL" 127.0.0.1:19444 "$CERT" "$KEY" uid 2>/dev/null & PIDS+=($!); UID_PID=$!
 wait_http http://127.0.0.1:18080/readyz 20
 wait_http https://127.0.0.1:19443/validate 20 POST
+wait_http https://127.0.0.1:19444/validate 20 POST
 sleep 1
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 echo "{\"idle_rss_kib\": $(rss_kib $SG_PID), \"null_idle_rss_kib\": $(rss_kib $NULL_PID)}" > "$RAW/idle.json"
 
-declare -A PORT=([secretgate]=18443 [null]=19443)
-declare -A PID=([secretgate]=$SG_PID [null]=$NULL_PID)
+declare -A PORT=([secretgate]=18443 [null]=19443 [null-uid]=19444)
+declare -A PID=([secretgate]=$SG_PID [null]=$NULL_PID [null-uid]=$UID_PID)
 scenarios=("pod-validate /validate pod-validate.json" "pod-mutate /mutate pod-mutate.json" "secret-1mib /validate secret-1mib.json")
 for round in $(seq 1 "$ROUNDS"); do
   for s in "${scenarios[@]}"; do
     read -r name path file <<< "$s"
     for proto in h1 h2; do
       if [ $proto = h1 ]; then P=(--http-version 1.1 -c 16); else P=(--http2 -c 1 -p 16); fi
-      for target in null secretgate; do
+      for target in null-uid null secretgate; do
         url="https://127.0.0.1:${PORT[$target]}$path"
         common=(--no-tui --output-format json -m POST -H 'content-type: application/json' -D "$WORK/$file" --cacert "$CA" "${P[@]}")
         "${LOAD_CPU[@]}" oha -z "${WARMUP}s" "${common[@]}" "$url" > /dev/null
