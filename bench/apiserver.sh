@@ -11,19 +11,26 @@
 #   sg-both        secretgate validating and mutating (the chart's defaults)
 #   vap            a ValidatingAdmissionPolicy with a comparable CEL check (bench/apiserver/vap.yaml)
 #   null           the null webhook (examples/null_webhook.rs), registered as the chart's defaults
+#   null-patch     the null webhook answering Pods with secretgate's own patch for them (Pods only):
+#                  what applying the mutation costs the API server, apart from secretgate
 # Every measured run checks, from the API server's own metrics, that each
-# request took exactly the expected path (every expected webhook or policy once,
-# nothing else); a run that did not fails the benchmark.
+# request took exactly the expected path (every expected webhook once, nothing
+# else, no policy denial); the vap runs prove the policy active with a probe it
+# must deny before and after (bench/apiserver/probe-*.yaml). A run that did not
+# fails the benchmark.
 #
 # Pinning (2 cores): etcd and kube-apiserver on CPU 0; the webhook under test,
 # the load client and kubectl on CPU 1 (Go and tokio size themselves to one CPU).
 #
 # Writes bench/results/apiserver.json, bench/results/apiserver.png and the section
-# between the apiserver markers in BENCHMARKS.md, and prints the targets.
+# between the apiserver markers in BENCHMARKS.md, and prints the targets; logs,
+# secretgate's metrics and the raw runs go to target/bench-apiserver-logs/.
 #
 # BENCH_API_COUNT (measured creates per run at concurrency 16; default 2000; concurrency 1
 # runs half as many), BENCH_API_ROUNDS (default 3), BENCH_API_OUT (default bench/results;
-# BENCHMARKS.md is updated only when it is bench/results).
+# BENCHMARKS.md is updated only when it is bench/results), BENCH_API_CONFIGS (a subset of
+# the configurations, space-separated), BENCH_API_BUILD=debug (debug binaries: the CI smoke,
+# which checks the script and the admission paths, not the figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source e2e/lib/common.sh
@@ -33,7 +40,7 @@ COUNT=${BENCH_API_COUNT:-2000}
 ROUNDS=${BENCH_API_ROUNDS:-3}
 OUT=${BENCH_API_OUT:-bench/results}
 [ "$COUNT" -ge 2 ] || die "BENCH_API_COUNT must be at least 2"
-CONFIGS=(none sg-validating sg-both vap null)
+read -r -a CONFIGS <<< "${BENCH_API_CONFIGS:-none sg-validating sg-both vap null null-patch}"
 
 # tools: the control plane, helm, release binaries, the load client
 command -v go >/dev/null || die "go is required (Go >= 1.26 with the module proxy): the control plane is built from Go modules"
@@ -41,10 +48,17 @@ need_host_tools
 K8S_BIN=$(bash e2e/build-k8s.sh | tail -n 1) || die "building the control plane failed"
 HELM=${SECRETGATE_HELM:-$ROOT/.tools/helm/helm}
 [ -x "$HELM" ] || bash .ci/chart-tools.sh >&2 || die "installing helm failed"
-log "building release binaries"
-cargo build --release --locked --quiet --bin secretgate --example null_webhook || die "cargo build failed"
-SECRETGATE=$ROOT/target/release/secretgate
-NULL=$ROOT/target/release/examples/null_webhook
+if [ "${BENCH_API_BUILD:-release}" = debug ]; then   # the CI smoke: checks the script, not figures
+  log "building debug binaries"
+  cargo build --locked --quiet --bin secretgate --example null_webhook || die "cargo build failed"
+  SECRETGATE=$ROOT/target/debug/secretgate
+  NULL=$ROOT/target/debug/examples/null_webhook
+else
+  log "building release binaries"
+  cargo build --release --locked --quiet --bin secretgate --example null_webhook || die "cargo build failed"
+  SECRETGATE=$ROOT/target/release/secretgate
+  NULL=$ROOT/target/release/examples/null_webhook
+fi
 LOADGEN=$ROOT/.tools/e2e/bin/loadgen
 (cd e2e/k8s-tools && CGO_ENABLED=0 go build -o "$LOADGEN" ./loadgen) || die "building e2e/k8s-tools/loadgen failed"
 TWO_CPUS=false; [ "$(nproc)" -ge 2 ] && TWO_CPUS=true
@@ -65,6 +79,8 @@ cleanup() {
   stop_all
   rm -rf "$ROOT/target/bench-apiserver-logs" && mkdir -p "$ROOT/target/bench-apiserver-logs"
   cp -r "$RUN/logs/." "$ROOT/target/bench-apiserver-logs/" 2>/dev/null || true
+  # the raw runs, to run the report again: python3 bench/apiserver_report.py target/bench-apiserver-logs/raw OUT
+  cp -r "$RUN/raw" "$ROOT/target/bench-apiserver-logs/raw" 2>/dev/null || true
   rm -rf "$RUN"
   exit "$rc"
 }
@@ -88,7 +104,7 @@ kc apply -f bench/apiserver/objects.yaml >"$RUN/logs/objects.log" || die "applyi
 # host process on CPU 1 with a token of the chart's ServiceAccount. It is not
 # told the spec ConfigMap, so it does not register itself: this script registers
 # the chart's webhooks for the configurations that call it.
-SG_PORT=$(free_port); SG_ADMIN=$(free_port); NULL_PORT=$(free_port)
+SG_PORT=$(free_port); SG_ADMIN=$(free_port); NULL_PORT=$(free_port); PATCH_PORT=$(free_port)
 release_install "$RELEASE" "$RELEASE_NS" "$SG_PORT" || die "helm install failed (log: $RUN/logs/helm-$RELEASE.log)"
 kc get configmap "$SG_NAME-webhooks" -n "$RELEASE_NS" -o jsonpath='{.data.webhooks\.yaml}' > "$RUN/webhooks.yaml"
 kc get configmap "$SG_NAME" -n "$RELEASE_NS" -o jsonpath='{.data.config\.yaml}' > "$RUN/policy.yaml"
@@ -105,6 +121,17 @@ wait_for secretgate "$RUN/logs/secretgate.log" 60 curl -sf "http://127.0.0.1:$SG
 start null "$RUN/logs/null.log" "${CPU1[@]}" "$NULL" "127.0.0.1:$NULL_PORT" "$RUN/tls/tls.crt" "$RUN/tls/tls.key"
 wait_for null "$RUN/logs/null.log" 30 curl -s -o /dev/null --cacert "$CA" -X POST -d '{}' \
   "https://127.0.0.1:$NULL_PORT/validate" || die "the null webhook did not start"
+# secretgate's patch for the benchmark Pod as the API server admits it (its
+# ServiceAccount volume added), for the null-patch configuration
+kc create --dry-run=server -n bench -f bench/apiserver/pod.yaml -o json > "$RUN/admitted-pod.json" ||
+  die "dry-run create of bench/apiserver/pod.yaml failed"
+"$SECRETGATE" review --webhook mutate --config "$RUN/policy.yaml" --cluster bench/apiserver/objects.yaml \
+  "$RUN/admitted-pod.json" -o json | jq -e '.results[0].patch | select(length > 0)' > "$RUN/pod-patch.json" ||
+  die "secretgate review gave no patch for the benchmark Pod"
+start null-patch "$RUN/logs/null-patch.log" "${CPU1[@]}" "$NULL" "127.0.0.1:$PATCH_PORT" "$RUN/tls/tls.crt" \
+  "$RUN/tls/tls.key" typed "$RUN/pod-patch.json"
+wait_for null-patch "$RUN/logs/null-patch.log" 30 curl -s -o /dev/null --cacert "$CA" -X POST -d '{}' \
+  "https://127.0.0.1:$PATCH_PORT/validate" || die "the patching null webhook did not start"
 
 webhooks_for() { # URL [loadgen webhooks flags]: the chart's webhooks calling URL
   local url=$1; shift
@@ -133,10 +160,12 @@ configure() {
     vap)
       kc apply -f bench/apiserver/vap.yaml >/dev/null
       POLICY=bench-secret-refs ;;
-    null)
-      webhooks_for "https://127.0.0.1:$NULL_PORT" -domain null.bench | kc apply -f - >/dev/null
-      WEBHOOK_PID=$(cat "$RUN/pids/null")
+    null | null-patch)
+      local port=$NULL_PORT; [ "$1" = null-patch ] && port=$PATCH_PORT
+      webhooks_for "https://127.0.0.1:$port" -domain null.bench | kc apply -f - >/dev/null
+      WEBHOOK_PID=$(cat "$RUN/pids/$1")
       EXPECT_POD=pods.validate.null.bench,pods.mutate.null.bench; EXPECT_SECRET=secrets.validate.null.bench ;;
+    *) die "unknown configuration $1 (none sg-validating sg-both vap null null-patch)" ;;
   esac
   # the API server picks configurations up from its informers; a VAP is type-checked first
   sleep 3
@@ -149,13 +178,15 @@ for round in $(seq 1 "$ROUNDS"); do
   for config in "${CONFIGS[@]}"; do
     configure "$config"
     for object in pod secret; do
+      [ "$config" = null-patch ] && [ "$object" = secret ] && continue   # Secrets are not mutated: as null
       expect=$EXPECT_POD; [ "$object" = secret ] && expect=$EXPECT_SECRET
       for c in 1 16; do
         n=$COUNT; [ "$c" = 1 ] && n=$((COUNT / 2))
         watch="apiserver=$APISERVER_PID${WEBHOOK_PID:+,webhook=$WEBHOOK_PID}"
+        probe=(); [ -n "$POLICY" ] && probe=(-expect-policy "$POLICY" -probe "bench/apiserver/probe-$object.yaml")
         "${CPU1[@]}" "$LOADGEN" run -kubeconfig "$RUN/admin.kubeconfig" -object "bench/apiserver/$object.yaml" \
           -namespace bench -count "$n" -concurrency "$c" -warmup $((n / 10 + 20)) -watch "$watch" -clk-tck "$TCK" \
-          -expect-webhooks "$expect" -expect-policy "$POLICY" \
+          -expect-webhooks "$expect" "${probe[@]}" \
           > "$RUN/raw/$config-$object-c$c-$round.json" 2>"$RUN/logs/loadgen.err" ||
           die "$config $object c=$c round $round: $(cat "$RUN/logs/loadgen.err")"
         log "round $round: $config $object c=$c: $(jq -r '"\(.rps|floor) req/s, p50 \(.latency_ms.p50*100|round/100) ms"' \
@@ -165,6 +196,8 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 unregister_all
+# for the record (copied to target/bench-apiserver-logs/): live GETs, errors, review counts
+curl -s "http://127.0.0.1:$SG_ADMIN/metrics" > "$RUN/logs/secretgate-metrics.txt" || true
 
 mkdir -p "$OUT"
 doc=""; [ "$OUT" = bench/results ] && doc=BENCHMARKS.md

@@ -44,7 +44,7 @@ start_apiserver() {
     --service-account-key-file="$d/sa.pub" --service-account-signing-key-file="$d/sa.key" \
     --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true \
     --audit-policy-file="$RUN/audit-policy.yaml" --audit-log-path="$RUN/logs/audit.log" \
-    --audit-log-mode=blocking --profiling=false --v=1
+    --audit-log-mode=blocking --profiling=false --v=1 ${APISERVER_EXTRA_FLAGS:-}
   wait_for kube-apiserver "$RUN/logs/kube-apiserver.log" 180 \
     curl -sf --cacert "$d/ca.crt" --cert "$d/admin.crt" --key "$d/admin.key" \
     "https://127.0.0.1:$APISERVER_PORT/readyz"
