@@ -4,7 +4,8 @@ concurrency and round, from e2e/k8s-tools/loadgen): apiserver.json, apiserver.pn
 (when matplotlib is there), and the table between the apiserver markers in
 BENCHMARKS.md (when a document is given). Prints the table and the targets.
 
-usage: apiserver_report.py RAW_DIR OUT_DIR [BENCHMARKS.md]"""
+usage: apiserver_report.py RAW_DIR|apiserver.json OUT_DIR [BENCHMARKS.md]
+(given an apiserver.json of an earlier run, the report is made again from its medians)"""
 import glob
 import json
 import os
@@ -40,7 +41,14 @@ def run_figures(r):
 
 
 cells = {}
-for path in sorted(glob.glob(os.path.join(raw, "*.json"))):
+earlier = None
+if raw.endswith(".json"):
+    with open(raw) as f:
+        earlier = json.load(f)["cells"]
+    for key, m in earlier.items():
+        obj, conc, config = key.split("/")
+        cells[(config, obj, conc)] = [{k: m.get(k) for k in KEYS}]
+for path in [] if earlier else sorted(glob.glob(os.path.join(raw, "*.json"))):
     name = os.path.basename(path)[:-5]
     config, obj, conc, _round = name.rsplit("-", 3)
     with open(path) as f:
@@ -57,7 +65,7 @@ def median(config, obj, conc):
     for k in KEYS:
         values = [r[k] for r in runs if r[k] is not None]
         m[k] = statistics.median(values) if values else None
-    m["rounds"] = len(runs)
+    m["rounds"] = earlier[f"{obj}/{conc}/{config}"]["rounds"] if earlier else len(runs)
     return m
 
 
@@ -70,8 +78,8 @@ for obj in ["pod", "secret"]:
                 results["cells"][f"{obj}/{conc}/{config}"] = m
 
 lines = ["| object | concurrency | configuration | req/s | vs baseline | p50 / p90 / p99 / max ms | added p50 ms | "
-         "API server CPU µs/req | webhook CPU µs/review | in webhooks ms/req (API server) |",
-         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+         "API server CPU µs/req | webhook CPU µs/review | in webhooks ms/req (API server) | in admission ms/req (API server) |",
+         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
 for key, m in results["cells"].items():
     obj, conc, config = key.split("/")
     base = results["cells"].get(f"{obj}/{conc}/none")
@@ -80,7 +88,7 @@ for key, m in results["cells"].items():
     wcpu = f"{m['webhook_cpu_us_per_review']:.0f}" if m["webhook_cpu_us_per_review"] is not None else "-"
     lines.append(f"| {obj} | {conc[1:]} | {LABEL[config]} | {m['rps']:,.0f} | {ratio} | "
                  f"{m['p50']:.2f} / {m['p90']:.2f} / {m['p99']:.2f} / {m['max']:.2f} | {added} | "
-                 f"{m['apiserver_cpu_us']:.0f} | {wcpu} | {m['webhook_ms']:.2f} |")
+                 f"{m['apiserver_cpu_us']:.0f} | {wcpu} | {m['webhook_ms']:.2f} | {m['steps_ms']:.2f} |")
 
 # Where secretgate's added time goes (Pods, validating + mutating): what any two
 # webhooks cost (null over none), what applying the mutation's patch costs the
