@@ -69,6 +69,15 @@ fn configmap_credentials_warn_naming_the_key_and_never_the_value() {
     for fragment in ["fake-password-123", "fake-password", "password-123"] {
         assert!(!leaky.text.contains(fragment), "{fragment} in {}", leaky.text);
     }
+    // an UPDATE that leaves the credential as it was (here: the same object) is not judged again
+    let file = root().join("examples/requests/configmap-credentials.yaml");
+    let update = review("configmap-credentials.yaml", &["--old", file.to_str().unwrap()]);
+    assert_eq!(update.code, Some(0), "{}", update.text);
+    assert!(warnings(&update).is_empty() && !mentions(&update, "configmap-credentials"), "{}", update.text);
+    // one that changes the value is
+    let clean_old = root().join("examples/requests/configmap-clean.yaml");
+    let changed = review("configmap-credentials.yaml", &["--old", clean_old.to_str().unwrap()]);
+    assert!(warnings(&changed).iter().any(|w| w.contains("data[DATABASE_URL]")), "{}", changed.text);
     let clean = review("configmap-clean.yaml", &[]);
     assert_eq!(clean.code, Some(0));
     assert!(warnings(&clean).is_empty() && !mentions(&clean, "configmap-credentials"), "{}", clean.text);

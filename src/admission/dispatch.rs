@@ -232,8 +232,8 @@ impl Admission {
                 evaluation.decision.unknown = usize::from(mutation.unknown);
                 evaluation
             }
-            Subject::ConfigMap { configmap } => {
-                let report = policy::configmap::validate_configmap(configmap, &ctx);
+            Subject::ConfigMap { configmap, old } => {
+                let report = policy::configmap::validate_configmap(configmap, old.as_deref(), &ctx);
                 Evaluation::of(policy::decide(&report.findings, own_action), report.unresolved)
             }
             Subject::Unhandled => Evaluation::default(),

@@ -26,8 +26,9 @@ pub(crate) enum Subject {
     MutatePod { pod: Box<Pod> },
     /// The pod template of a workload, and the template's field path.
     Workload { spec: Box<PodSpec>, prefix: &'static str },
-    /// A ConfigMap on CREATE or UPDATE (`configmap-credentials`).
-    ConfigMap { configmap: Box<ConfigMapObject> },
+    /// A ConfigMap on CREATE or UPDATE (`configmap-credentials`), with the
+    /// old one on UPDATE: only added or changed values are judged.
+    ConfigMap { configmap: Box<ConfigMapObject>, old: Option<Box<ConfigMapObject>> },
     /// Nothing to check: allowed untouched.
     Unhandled,
 }
@@ -67,7 +68,12 @@ impl Subject {
                 Subject::MutatePod { pod: take_pod(object, "request.object")? }
             }
             (Webhook::Validate, KindLabel::ConfigMap, "", _) if settings.enabled(RuleId::ConfigmapCredentials) => {
-                Subject::ConfigMap { configmap: take_configmap(object, "request.object")? }
+                let configmap = take_configmap(object, "request.object")?;
+                let old = match (operation, old_object.is_present()) {
+                    (Operation::Update, true) => Some(take_configmap(old_object, "request.oldObject")?),
+                    _ => None,
+                };
+                Subject::ConfigMap { configmap, old }
             }
             (Webhook::Validate, workload, "", operation) if settings.workloads != WorkloadAction::Off => {
                 workload_subject(workload, operation, object, old_object)?

@@ -281,7 +281,7 @@ impl Scan {
             }
             Object::ConfigMap(configmap) => {
                 let subject = Subject::of("ConfigMap", "v1", &configmap.metadata);
-                let report = policy::configmap::validate_configmap(configmap, &ctx);
+                let report = policy::configmap::validate_configmap(configmap, None, &ctx);
                 Checked {
                     findings: with_actions(report.findings, |r| settings.action(r)),
                     unresolved: BTreeSet::new(),

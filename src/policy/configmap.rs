@@ -46,14 +46,29 @@ impl From<k8s_openapi::api::core::v1::ConfigMap> for ConfigMapObject {
     }
 }
 
-/// Validate a ConfigMap on CREATE or UPDATE.
-pub fn validate_configmap(configmap: &ConfigMapObject, ctx: &Context<'_>) -> Report {
+/// Validate a ConfigMap on CREATE, or on UPDATE against the `old` one: an
+/// UPDATE is judged by the values it adds or changes, so a credential that
+/// was already there (a rule turned to `deny` later) never blocks an
+/// unrelated change such as a label; the audit still reports it.
+pub fn validate_configmap(configmap: &ConfigMapObject, old: Option<&ConfigMapObject>, ctx: &Context<'_>) -> Report {
     let mut report = Report::default();
     if !ctx.settings.enabled(RuleId::ConfigmapCredentials) {
         return report;
     }
-    let text = configmap.data.iter().flatten().map(|(k, v)| ("data", k, SecretValue::Bytes(v.as_bytes())));
-    let binary = configmap.binary_data.iter().flatten().map(|(k, v)| ("binaryData", k, SecretValue::Base64(&v.0)));
+    let old_text = old.and_then(|o| o.data.as_ref());
+    let old_binary = old.and_then(|o| o.binary_data.as_ref());
+    let text = configmap
+        .data
+        .iter()
+        .flatten()
+        .filter(|(k, v)| old_text.and_then(|o| o.get(*k)) != Some(*v))
+        .map(|(k, v)| ("data", k, SecretValue::Bytes(v.as_bytes())));
+    let binary = configmap
+        .binary_data
+        .iter()
+        .flatten()
+        .filter(|(k, v)| old_binary.and_then(|o| o.get(*k)) != Some(*v))
+        .map(|(k, v)| ("binaryData", k, SecretValue::Base64(&v.0)));
     for (field, key, value) in text.chain(binary) {
         for kind in credentials::scan(&value.bytes()) {
             if report.findings.len() == MAX_FINDINGS {
@@ -77,7 +92,35 @@ mod tests {
     fn findings(configmap: serde_json::Value, settings: &Settings) -> Vec<String> {
         let configmap: ConfigMapObject = serde_json::from_value(configmap).unwrap();
         let ctx = Context { settings, view: &Inventory::default(), now_unix: 0 };
-        validate_configmap(&configmap, &ctx).findings.iter().map(Finding::text).collect()
+        validate_configmap(&configmap, None, &ctx).findings.iter().map(Finding::text).collect()
+    }
+
+    #[test]
+    fn an_update_is_judged_by_the_values_it_adds_or_changes() {
+        let url = |password: &str| format!("postgres://app:{password}@db/app");
+        let old: ConfigMapObject = serde_json::from_value(serde_json::json!({
+            "data": {"DATABASE_URL": url("0ld-pa55"), "plain": "a"},
+            "binaryData": {"key.pem": base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD, format!("-----BEGIN {} KEY-----\nx", "PRIVATE"))}}))
+        .unwrap();
+        let settings = Settings::default();
+        let ctx = Context { settings: &settings, view: &Inventory::default(), now_unix: 0 };
+        let texts = |new: &ConfigMapObject| -> Vec<String> {
+            validate_configmap(new, Some(&old), &ctx).findings.iter().map(Finding::text).collect()
+        };
+        // a label change, or any change to a clean value: the credentials already there are not judged again
+        let mut relabelled = old.clone();
+        relabelled.data.as_mut().unwrap().insert("plain".into(), "b".into());
+        assert!(texts(&relabelled).is_empty());
+        // a changed value and a new key are
+        let mut changed = old.clone();
+        changed.data.as_mut().unwrap().insert("DATABASE_URL".into(), url("n3w-pa55"));
+        changed.data.as_mut().unwrap().insert("CACHE_URL".into(), format!("redis://:{}@cache", "s3cr3t"));
+        let found = texts(&changed);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("data[CACHE_URL]") && found[1].contains("data[DATABASE_URL]"), "{found:?}");
+        // on CREATE (no old object) everything is
+        assert_eq!(validate_configmap(&old, None, &ctx).findings.len(), 2);
     }
 
     #[test]
