@@ -85,6 +85,12 @@ VALUES
     'Warning: [secret-legacy-token] type: a service-account-token Secret' -- apply --dry-run=server -f "$good"
   ! grep -q 'e2e-fake-password' "$RUN/err" || fail "the ConfigMap's password is in kubectl's output"
   ! grep -rq 'e2e-fake-password' "$RUN/logs/secretgate.log" || fail "the ConfigMap's password is in the server's log"
+  # an UPDATE that leaves the credential as it was (a label) is not judged again
+  expect_admitted 'Warning: [configmap-credentials] data[DATABASE_URL]' -- create -f "$good"
+  kubectl_run label configmap t-settings -n t-shop e2e.secretgate.io/relabelled=yes --dry-run=server
+  [ "$(cat "$RUN/rc")" = 0 ] || fail "relabelling the ConfigMap failed: $(cat "$RUN/err")"
+  ! grep -qF 'configmap-credentials' "$RUN/err" || fail "a label change was judged for the credential already there: $(cat "$RUN/err")"
+  kc delete -f "$good" --wait=false >/dev/null
 
   # back to the chart's default policy
   helm_install || fail "helm upgrade back to the default policy"
