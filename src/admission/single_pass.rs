@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 
 use super::decode::{Decoded, Slot};
 use crate::policy::configmap::ConfigMapObject;
-use crate::policy::secret::EncodedSecret;
+use crate::policy::secret::{EncodedSecret, eliding_large_values};
 
 /// What `object` should be parsed into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,9 +182,16 @@ impl<'de, 'c> Visitor<'de> for RequestSeed<'c> {
                         _ => Target::Raw,
                     };
                     let slot = match target {
-                        Target::Secret => map
-                            .next_value::<Option<EncodedSecret>>()?
-                            .map_or(Slot::Absent, |s| Slot::Secret(Box::new(s))),
+                        Target::Secret => {
+                            // a CREATE's object: large values no rule reads stay in the body
+                            let create =
+                                matches!(field, RequestField::Object) && matches!(operation, Some(Operation::Create));
+                            let secret = match create {
+                                true => eliding_large_values(|| map.next_value::<Option<EncodedSecret>>())?,
+                                false => map.next_value::<Option<EncodedSecret>>()?,
+                            };
+                            secret.map_or(Slot::Absent, |s| Slot::Secret(Box::new(s)))
+                        }
                         Target::Pod => {
                             map.next_value::<Option<Pod>>()?.map_or(Slot::Absent, |p| Slot::Pod(Box::new(p)))
                         }
@@ -255,6 +262,30 @@ mod tests {
         assert!(matches!(decoded.old_object, Slot::Absent));
         assert_eq!(decoded.request.uid, "u");
         assert_eq!(decoded.request.types.kind, "AdmissionReview");
+    }
+
+    #[test]
+    fn a_create_keeps_large_values_no_rule_reads_as_their_length_an_update_keeps_all() {
+        use crate::policy::secret::DataValue;
+        let big = "QUJD".repeat(100_000); // 300,000 bytes decoded
+        let review = |operation: &str| {
+            SECRET_FIRST_KIND
+                .replace(r#""data":{"k":"aGk="}"#, &format!(r#""data":{{"k":"{big}","tls.crt":"{big}"}}"#))
+                .replace(r#""oldObject":null"#, &format!(r#""oldObject":{{"data":{{"k":"{big}"}}}}"#))
+                .replace("CREATE", operation)
+        };
+        let data = |slot: &Slot<'_>| match slot {
+            Slot::Secret(secret) => secret.data.clone().unwrap(),
+            other => panic!("{other:?}"),
+        };
+        let create = review("CREATE");
+        let decoded = decode(create.as_bytes(), &choose).unwrap();
+        assert_eq!(data(&decoded.object)["k"], DataValue::Elided(300_000));
+        assert!(matches!(data(&decoded.object)["tls.crt"], DataValue::Text(_)), "a key a rule reads is kept");
+        let update = review("UPDATE");
+        let decoded = decode(update.as_bytes(), &choose).unwrap();
+        assert!(matches!(data(&decoded.object)["k"], DataValue::Text(_)), "an UPDATE compares values: all kept");
+        assert!(matches!(data(&decoded.old_object)["k"], DataValue::Text(_)));
     }
 
     #[test]

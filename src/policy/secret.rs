@@ -14,7 +14,8 @@ mod size;
 mod types;
 mod value;
 
-pub use value::{Base64, EncodedSecret, SecretValue, is_base64};
+pub(crate) use value::eliding_large_values;
+pub use value::{Base64, DataValue, EncodedSecret, SecretValue, is_base64};
 
 use std::collections::BTreeMap;
 
@@ -55,7 +56,7 @@ impl<'a> SecretData<'a> {
 
     /// A Secret as it arrives, values still base64.
     pub fn of_encoded(secret: &'a EncodedSecret) -> Self {
-        let data = secret.data.iter().flatten().map(|(k, v)| (k.as_str(), SecretValue::Base64(&v.0)));
+        let data = secret.data.iter().flatten().map(|(k, v)| (k.as_str(), v.value()));
         let fields = (secret.type_.as_deref(), secret.immutable, &secret.metadata);
         Self::assemble(data, secret.string_data.as_ref(), fields)
     }
