@@ -155,7 +155,9 @@ pub fn corpus() -> Vec<(&'static str, String, Vec<String>, Vec<String>)> {
         vec![v[23].clone()],
     ));
     // an UPDATE of an immutable Secret, both values secret
-    let dir = std::env::temp_dir().join(format!("secretgate-redaction-{}", std::process::id()));
+    // inside target/ (cargo's per-project scratch directory), not the system /tmp
+    let dir =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("secretgate-redaction-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let old = dir.join("old.json");
     let mut old_secret: serde_json::Value =
